@@ -1,0 +1,262 @@
+"""`weakseg <step>`: one subcommand per DAG step. Rules call these; they hold no logic themselves.
+
+Each step takes the settings of its stage as one JSON argument (`--settings`), so the rule's
+params are exactly what the step sees, and Snakemake reruns a step when they change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .errors import WeaksegError
+
+log = logging.getLogger("weakseg")
+
+
+def _settings(text):
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"--settings is not JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("--settings must be a JSON object")
+    return value
+
+
+def _setup_torch(threads, settings):
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+    from .train import seed_everything
+
+    seed_everything(settings.get("seed", 0))
+    want = settings.get("device", "auto")
+    if want == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return want
+
+
+def _scene_id(path):
+    return Path(path).name.split(".")[0]
+
+
+# --------------------------------------------------------------------------- steps
+def cmd_synth_scene(a):
+    from .datasets import synthetic
+    from .io import write_scene
+
+    write_scene(a.out, synthetic.generate_scene(a.scene, **a.settings))
+
+
+def cmd_weak_labels(a):
+    from .io import read_scene, write_json
+    from .weak import SIMULATORS
+
+    if a.kind not in SIMULATORS:
+        raise WeaksegError(a.scene, f"no simulator for weak-label kind {a.kind!r}")
+    write_json(a.out, SIMULATORS[a.kind](read_scene(a.scene)))
+
+
+def _load_examples(make, scenes, second):
+    from .io import read_scene
+
+    examples = []
+    for scene_path, other in zip(scenes, second):
+        examples.append(make(read_scene(scene_path), other))
+    return examples
+
+
+def cmd_stage1_train(a):
+    from .io import read_json
+    from .methods import METHODS
+    from .train import fit, save_checkpoint
+
+    device = _setup_torch(a.threads, a.settings)
+    method = METHODS.get(a.settings["method"])(len(a.classes), a.settings, device)
+    weak = [read_json(p) for p in a.weak]
+    examples = _load_examples(method.example, a.scenes, weak)
+    history = fit(method, examples, a.settings, Path(a.out).with_suffix(".ckpt"), desc="stage one")
+    save_checkpoint(a.out, {"model": method.model.state_dict(), "history": json.dumps(history)})
+
+
+def cmd_stage1_pseudo(a):
+    from .io import read_json, read_scene, write_labels
+    from .methods import METHODS
+    from .train import load_weights
+
+    device = _setup_torch(a.threads, a.settings)
+    method = METHODS.get(a.settings["method"])(len(a.classes), a.settings, device)
+    load_weights(a.model, method.model)
+    scene = read_scene(a.scene)
+    prob = method.pseudo_labels(scene, read_json(a.weak))
+    write_labels(a.out, prob, attrs=_label_attrs(a, scene))
+
+
+def _label_attrs(a, scene):
+    from .train import settings_hash
+
+    return {"method": a.settings.get("method", "refine"), "class_names": list(scene.class_names),
+            "config_hash": settings_hash(a.settings), "scene_id": scene.scene_id}
+
+
+def cmd_refine(a):
+    from .io import read_json, read_labels, read_scene, write_labels
+    from .refine import REFINERS
+
+    chain = []
+    for spec in a.settings["refiners"]:
+        spec = dict(spec)
+        chain.append(REFINERS.get(spec.pop("name"))(**spec))
+    scene = read_scene(a.scene)
+    weak = read_json(a.weak)
+    prob = read_labels(a.labels).prob
+    for refiner in chain:
+        prob = refiner(scene, weak, prob)
+    write_labels(a.out, prob, attrs=_label_attrs(a, scene))
+
+
+def cmd_stage2_train(a):
+    from .io import read_labels
+    from .segmentation import Segmenter
+    from .train import fit, save_checkpoint
+
+    device = _setup_torch(a.threads, a.settings)
+    seg = Segmenter(len(a.classes), a.settings, device)
+    if a.labels:
+        examples = _load_examples(seg.example, a.scenes, [read_labels(p).label for p in a.labels])
+    else:  # fully supervised: the ground truth
+        examples = _load_examples(lambda s, _: seg.example(s, s.label), a.scenes, [None] * len(a.scenes))
+    history = fit(seg, examples, a.settings, Path(a.out).with_suffix(".ckpt"), desc="stage two")
+    save_checkpoint(a.out, {"model": seg.model.state_dict(), "history": json.dumps(history)})
+
+
+def cmd_predict(a):
+    from .io import atomic_dir, read_scene, write_labels
+    from .segmentation import Segmenter
+    from .train import load_weights
+
+    device = _setup_torch(a.threads, a.settings)
+    seg = Segmenter(len(a.classes), a.settings, device)
+    load_weights(a.model, seg.model)
+    with atomic_dir(a.out) as tmp:
+        for path in a.scenes:
+            scene = read_scene(path)
+            write_labels(tmp / scene.scene_id, seg.predict(scene), attrs=_label_attrs(a, scene))
+
+
+def cmd_evaluate(a):
+    import numpy as np
+
+    from .io import read_json, read_labels, read_scene, write_json
+    from .metrics import confusion, scores
+    from .weak import FULL_LABEL_SECONDS
+
+    if len(a.scenes) != len(a.labels):
+        raise WeaksegError(a.out, f"{len(a.scenes)} scenes but {len(a.labels)} label groups")
+    conf, annotated = 0, 0
+    for scene_path, label_path in zip(a.scenes, a.labels):
+        scene = read_scene(scene_path)
+        pred = read_labels(label_path).label
+        if len(pred) != scene.num_points:
+            raise WeaksegError(label_path, f"{len(pred)} labels for a scene of {scene.num_points} points")
+        conf = conf + confusion(scene.label, pred, len(a.classes))
+        annotated += int((scene.label >= 0).sum())
+    result = scores(np.asarray(conf), a.classes, annotated)
+    seconds = [read_json(p)["annotation_seconds"] for p in a.weak] if a.weak else [FULL_LABEL_SECONDS]
+    result.update(stage=a.stage, split=a.split, scenes=len(a.scenes), experiment=a.experiment,
+                  supervision=a.supervision, annotation_seconds=float(np.mean(seconds)))
+    write_json(a.out, result)
+
+
+def cmd_summary(a):
+    from .summary import write_summary
+
+    write_summary(a.metrics, a.out_md, a.out_csv)
+
+
+# --------------------------------------------------------------------------- parser
+def build_parser():
+    p = argparse.ArgumentParser(prog="weakseg", description="Weakly supervised 3D segmentation steps (run by the Snakemake DAG).")
+    sub = p.add_subparsers(dest="step", required=True)
+
+    def step(name, fn, help):
+        s = sub.add_parser(name, help=help)
+        s.set_defaults(fn=fn)
+        s.add_argument("--out", required=True)
+        return s
+
+    def learner(s):
+        s.add_argument("--settings", type=_settings, required=True)
+        s.add_argument("--classes", type=lambda t: tuple(json.loads(t)), required=True, help="class names, JSON list")
+        s.add_argument("--threads", type=int, default=1)
+
+    s = step("synth-scene", cmd_synth_scene, "generate one synthetic scene")
+    s.add_argument("--scene", required=True)
+    s.add_argument("--settings", type=_settings, required=True)
+
+    s = step("weak-labels", cmd_weak_labels, "simulate weak labels from a scene's ground truth")
+    s.add_argument("--scene", required=True)
+    s.add_argument("--kind", required=True)
+
+    s = step("stage1-train", cmd_stage1_train, "train a stage-one method on weak labels")
+    learner(s)
+    s.add_argument("--scenes", nargs="+", required=True)
+    s.add_argument("--weak", nargs="+", required=True)
+
+    s = step("stage1-pseudo", cmd_stage1_pseudo, "write one scene's stage-one pseudo labels")
+    learner(s)
+    s.add_argument("--model", required=True)
+    s.add_argument("--scene", required=True)
+    s.add_argument("--weak", required=True)
+
+    s = step("refine", cmd_refine, "refine one scene's pseudo labels")
+    s.add_argument("--settings", type=_settings, required=True)
+    s.add_argument("--scene", required=True)
+    s.add_argument("--weak", required=True)
+    s.add_argument("--labels", required=True)
+
+    s = step("stage2-train", cmd_stage2_train, "train the segmentation network")
+    learner(s)
+    s.add_argument("--scenes", nargs="+", required=True)
+    s.add_argument("--labels", nargs="*", default=[], help="pseudo-label groups; none = ground truth")
+
+    s = step("predict", cmd_predict, "predict scenes with the segmentation network into one store")
+    learner(s)
+    s.add_argument("--model", required=True)
+    s.add_argument("--scenes", nargs="+", required=True)
+
+    s = step("evaluate", cmd_evaluate, "score label groups against the scenes' ground truth")
+    s.add_argument("--classes", type=lambda t: tuple(json.loads(t)), required=True)
+    s.add_argument("--scenes", nargs="+", required=True)
+    s.add_argument("--labels", nargs="+", required=True)
+    s.add_argument("--stage", required=True)
+    s.add_argument("--split", required=True)
+    s.add_argument("--experiment", required=True)
+    s.add_argument("--supervision", required=True)
+    s.add_argument("--weak", nargs="*", default=[], help="weak-label files (annotation time); none = full labels")
+
+    s = sub.add_parser("summary", help="one table across stages and experiments")
+    s.set_defaults(fn=cmd_summary)
+    s.add_argument("--metrics", nargs="+", required=True)
+    s.add_argument("--out-md", required=True)
+    s.add_argument("--out-csv", required=True)
+    return p
+
+
+def main(argv=None):
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    args = build_parser().parse_args(argv)
+    try:
+        args.fn(args)
+    except WeaksegError as err:
+        print(f"weakseg {args.step}: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

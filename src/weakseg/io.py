@@ -1,0 +1,222 @@
+"""Every file weakseg reads or writes goes through here; every write is atomic.
+
+Formats (docs/DESIGN.md, "Data contracts"):
+- scene: HDF5, one file per scene (`Scene`);
+- weak labels, metrics, summaries: JSON;
+- pseudo labels and predictions: Zarr v3, one group per scene under one store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+import zarr
+
+from .errors import WeaksegError
+
+
+# --------------------------------------------------------------------------- atomic writes
+@contextlib.contextmanager
+def atomic_path(path, suffix=""):
+    """Yield a temporary sibling of `path`; rename it onto `path` only if the block succeeds.
+
+    A job killed half way leaves a `.tmp-*` name behind, never something at `path`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(path):
+    """Like `atomic_path` for a directory: build it under a temporary name, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def write_json(path, obj):
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path):
+    path = Path(path)
+    if not path.is_file():
+        raise WeaksegError(path, "file not found")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise WeaksegError(path, f"not valid JSON ({err})") from None
+
+
+# --------------------------------------------------------------------------- scenes
+@dataclass
+class Frames:
+    """RGB-D frames that scanned a scene; `pose` is camera-to-world."""
+
+    color: np.ndarray  # (V,H,W,3) uint8
+    depth: np.ndarray  # (V,H,W) float32 metres, 0 = no return
+    intrinsic: np.ndarray  # (V,3,3) float32
+    pose: np.ndarray  # (V,4,4) float32
+
+
+@dataclass
+class Scene:
+    scene_id: str
+    dataset: str
+    split: str
+    class_names: tuple
+    coord: np.ndarray  # (N,3) float32 metres, z up
+    color: np.ndarray  # (N,3) uint8
+    normal: np.ndarray  # (N,3) float32
+    label: np.ndarray  # (N,) int16, -1 = unannotated
+    instance: np.ndarray  # (N,) int32, -1 = none
+    frames: Frames | None = field(default=None, repr=False)
+
+    @property
+    def num_points(self):
+        return len(self.coord)
+
+    def validate(self, path="<scene>"):
+        """Raise WeaksegError naming `path` for anything that breaks the scene contract."""
+        n = len(self.coord)
+        if n < 2:
+            raise WeaksegError(path, f"scene has {n} point(s); at least 2 are needed")
+        if self.coord.shape != (n, 3):
+            raise WeaksegError(path, f"coord has shape {self.coord.shape}, expected ({n}, 3)")
+        for name, shape in (("color", (n, 3)), ("normal", (n, 3)), ("label", (n,)), ("instance", (n,))):
+            if getattr(self, name).shape != shape:
+                raise WeaksegError(path, f"{name} has shape {getattr(self, name).shape}, expected {shape}")
+        if not np.isfinite(self.coord).all():
+            raise WeaksegError(path, f"{int((~np.isfinite(self.coord)).any(1).sum())} point(s) have NaN or inf coordinates")
+        c = len(self.class_names)
+        bad = (self.label < -1) | (self.label >= c)
+        if bad.any():
+            raise WeaksegError(path, f"{int(bad.sum())} label(s) outside -1..{c - 1}, e.g. {int(self.label[bad][0])}")
+
+
+_SCENE_ARRAYS = {"coord": np.float32, "color": np.uint8, "normal": np.float32, "label": np.int16, "instance": np.int32}
+
+
+def write_scene(path, scene: Scene):
+    scene.validate(path)
+    with atomic_path(path, ".h5") as tmp:
+        with h5py.File(tmp, "w") as f:
+            for name, dtype in _SCENE_ARRAYS.items():
+                f.create_dataset(name, data=np.asarray(getattr(scene, name), dtype=dtype), compression="gzip", compression_opts=1)
+            f.attrs["scene_id"] = scene.scene_id
+            f.attrs["dataset"] = scene.dataset
+            f.attrs["split"] = scene.split
+            f.attrs["class_names"] = json.dumps(list(scene.class_names))
+            if scene.frames is not None:
+                g = f.create_group("frames")
+                fr = scene.frames
+                g.create_dataset("color", data=fr.color.astype(np.uint8), compression="gzip", compression_opts=1, chunks=(1, *fr.color.shape[1:]))
+                g.create_dataset("depth", data=fr.depth.astype(np.float32), compression="gzip", compression_opts=1, chunks=(1, *fr.depth.shape[1:]))
+                g.create_dataset("intrinsic", data=fr.intrinsic.astype(np.float32))
+                g.create_dataset("pose", data=fr.pose.astype(np.float32))
+
+
+def read_scene(path, frames=False) -> Scene:
+    """The one scene reader. `frames=False` skips the (large) RGB-D frames."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeaksegError(path, "scene file not found")
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [k for k in _SCENE_ARRAYS if k not in f]
+            if missing:
+                raise WeaksegError(path, f"not a weakseg scene: missing {', '.join(missing)}")
+            arrays = {k: f[k][()].astype(t, copy=False) for k, t in _SCENE_ARRAYS.items()}
+            fr = None
+            if frames and "frames" in f:
+                g = f["frames"]
+                fr = Frames(g["color"][()], g["depth"][()], g["intrinsic"][()], g["pose"][()])
+            scene = Scene(
+                scene_id=str(f.attrs["scene_id"]),
+                dataset=str(f.attrs["dataset"]),
+                split=str(f.attrs["split"]),
+                class_names=tuple(json.loads(f.attrs["class_names"])),
+                frames=fr,
+                **arrays,
+            )
+    except OSError as err:
+        raise WeaksegError(path, f"not a readable HDF5 file ({err})") from None
+    scene.validate(path)
+    return scene
+
+
+# --------------------------------------------------------------------------- pseudo labels / predictions
+def write_labels(group, prob, confidence=None, attrs=None):
+    """Write one scene's group (`<store>.zarr/<scene>`): prob (N,C) f16, label (N,) i16, confidence (N,) f16.
+
+    `label` is argmax(prob), or -1 where every probability is 0 (an ignored point).
+    `confidence` defaults to the max probability. The group appears only when complete.
+    """
+    group = Path(group)
+    prob = np.asarray(prob, dtype=np.float32)
+    label = prob.argmax(1).astype(np.int16)
+    label[prob.max(1) <= 0] = -1
+    if confidence is None:
+        confidence = prob.max(1)
+    _ensure_root_group(group.parent)
+    with atomic_dir(group) as tmp:
+        g = zarr.open_group(store=str(tmp), mode="w", zarr_format=3)
+        g.attrs.update(attrs or {})
+        chunks = (min(len(prob), 65536), prob.shape[1])
+        g.create_array("prob", data=prob.astype(np.float16), chunks=chunks)
+        g.create_array("label", data=label, chunks=chunks[:1])
+        g.create_array("confidence", data=np.asarray(confidence, dtype=np.float16), chunks=chunks[:1])
+
+
+def _ensure_root_group(store):
+    meta = store / "zarr.json"
+    if not meta.exists():
+        with atomic_path(meta) as tmp:
+            tmp.write_text(json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {}}))
+
+
+@dataclass
+class Labels:
+    prob: np.ndarray  # (N,C) float32
+    label: np.ndarray  # (N,) int64, -1 = ignored
+    confidence: np.ndarray  # (N,) float32
+    attrs: dict
+
+
+def read_labels(group) -> Labels:
+    path = Path(group)
+    if not (path / "zarr.json").is_file():
+        raise WeaksegError(path, "no pseudo-label group here")
+    g = zarr.open_group(store=str(path), mode="r", zarr_format=3)
+    return Labels(
+        prob=g["prob"][:].astype(np.float32),
+        label=g["label"][:].astype(np.int64),
+        confidence=g["confidence"][:].astype(np.float32),
+        attrs=dict(g.attrs),
+    )

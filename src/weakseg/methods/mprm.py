@@ -1,0 +1,135 @@
+"""MPRM: Multi-Path Region Mining (Wei et al., CVPR 2020; ../shared/papers/mprm.txt).
+
+A sparse residual encoder with two downsamplings feeds four paths: the plain PCAM, spatial
+attention (SA), channel attention (CA) and point-wise attention (PA). Each path has a linear
+classifier giving a class activation map (CAM) per coarse voxel; global average pooling over a
+scene gives its prediction vector, trained with a sigmoid cross-entropy against the scene tags.
+Pseudo labels are the element-wise max of the four CAMs, zeroed for classes outside the tags
+(Eq. 2), upsampled to the points by nearest neighbour (the parent voxel).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from . import METHODS
+from ..models.sparse import SparseEncoder, parent_rows
+from ..train import Example, to_voxels
+from ..voxel import NUM_FEATURES
+
+PATHS = ("pcam", "sa", "ca", "pa")
+
+
+class SpatialAttention(nn.Module):
+    """E = softmax_i(B_j . C_i); F = E D (Eq. 3). SA adds alpha * up(F) to A (Eq. 4); PA concatenates F."""
+
+    def __init__(self, channels, reduced, concat):
+        super().__init__()
+        self.b, self.c, self.d = (nn.Linear(channels, reduced) for _ in range(3))
+        self.concat = concat
+        if not concat:
+            self.up = nn.Linear(reduced, channels)
+            self.alpha = nn.Parameter(torch.zeros(1))
+        self.scale = reduced ** -0.5  # not in the paper: keeps the softmax from saturating at init
+
+    def forward(self, a):
+        energy = self.b(a) @ self.c(a).T * self.scale
+        f = torch.softmax(energy, dim=1) @ self.d(a)
+        return torch.cat([a, f], 1) if self.concat else a + self.alpha * self.up(f)
+
+
+class ChannelAttention(nn.Module):
+    """b_ji = softmax_i(A_i . A_j) over channels; D = beta * A b^T + A (Eqs. 5-6)."""
+
+    def __init__(self):
+        super().__init__()
+        self.beta = nn.Parameter(torch.zeros(1))
+
+    def forward(self, a):
+        # Dividing by N (not in the paper) keeps the energy independent of the scene's size.
+        energy = a.T @ a / len(a)
+        return a + self.beta * (a @ torch.softmax(energy, dim=1).T)
+
+
+class MPRMNet(nn.Module):
+    def __init__(self, in_channels, num_classes, channels, blocks, reduced, device):
+        super().__init__()
+        self.encoder = SparseEncoder(in_channels, channels, blocks, device)
+        c = channels[-1]
+        self.sa = SpatialAttention(c, reduced, concat=False)
+        self.ca = ChannelAttention()
+        self.pa = SpatialAttention(c, reduced, concat=True)
+        self.classifiers = nn.ModuleDict({
+            "pcam": nn.Linear(c, num_classes), "sa": nn.Linear(c, num_classes),
+            "ca": nn.Linear(c, num_classes), "pa": nn.Linear(c + reduced, num_classes),
+        })
+
+    def forward(self, batch):
+        """CAMs of every path for every coarse voxel, the coarse tensor and the finest tensor."""
+        levels = self.encoder(batch)
+        coarse = levels[-1]
+        scene_of = coarse.indices[:, 0].long()
+        cams = {p: [] for p in PATHS}
+        rows = []
+        # Attention is within a scene: loop over the scenes of the batch.
+        for b in range(batch.batch_size):
+            idx = torch.nonzero(scene_of == b).squeeze(1)
+            a = coarse.features[idx]
+            rows.append(idx)
+            cams["pcam"].append(self.classifiers["pcam"](a))
+            cams["sa"].append(self.classifiers["sa"](self.sa(a)))
+            cams["ca"].append(self.classifiers["ca"](self.ca(a)))
+            cams["pa"].append(self.classifiers["pa"](self.pa(a)))
+        order = torch.cat(rows)
+        inv = torch.empty_like(order)
+        inv[order] = torch.arange(len(order))
+        cams = {p: torch.cat(v)[inv] for p, v in cams.items()}  # back to the coarse tensor's row order
+        return cams, coarse, levels[0]
+
+
+@METHODS.register("mprm")
+class MPRM:
+    accepts = frozenset({"scene_tags"})
+
+    def __init__(self, num_classes, params, device):
+        self.num_classes = num_classes
+        self.voxel_size = params["voxel_size"]
+        channels = tuple(params["channels"])
+        self.factor = 2 ** (len(channels) - 1)
+        self.device = torch.device(device)
+        self.model = MPRMNet(NUM_FEATURES, num_classes, channels, params["blocks"], params["attention_channels"], device).to(device)
+
+    def example(self, scene, weak):
+        tags = np.zeros(self.num_classes, np.float32)
+        tags[weak["tags"]] = 1
+        return Example(scene.scene_id, scene.coord, scene.color, scene.normal, tags)
+
+    def _scene_logits(self, cams, coarse):
+        """Global average pooling of each path's CAM over each scene's coarse voxels."""
+        scene_of = coarse.indices[:, 0].long()
+        counts = torch.bincount(scene_of, minlength=coarse.batch_size).clamp(min=1)[:, None]
+        return {p: torch.zeros(coarse.batch_size, cam.shape[1]).index_add_(0, scene_of, cam) / counts for p, cam in cams.items()}
+
+    def loss(self, examples, rng):
+        batch = to_voxels(examples, self.voxel_size, rng).to(self.device)
+        cams, coarse, _ = self.model(batch)
+        target = torch.from_numpy(np.stack([e.target for e in examples])).to(self.device)
+        logits = self._scene_logits(cams, coarse)
+        return sum(F.binary_cross_entropy_with_logits(logits[p], target) for p in PATHS)
+
+    @torch.no_grad()
+    def pseudo_labels(self, scene, weak):
+        self.model.eval()
+        ex = self.example(scene, weak)
+        batch = to_voxels([ex], self.voxel_size, rng=None).to(self.device)
+        cams, coarse, fine = self.model(batch)
+        present = torch.from_numpy(ex.target).to(self.device) > 0
+        fused = torch.stack([cams[p] for p in PATHS]).amax(0)
+        point_cam = fused[parent_rows(fine, coarse, self.factor)][batch.inverse]
+        # Eq. 2: classes outside the tags get nothing, so the label is argmax over the tags;
+        # a softmax over the tagged classes turns the CAM into probabilities for the refiners.
+        prob = torch.softmax(point_cam.masked_fill(~present, float("-inf")), dim=1)
+        return prob.cpu().numpy().astype(np.float32)

@@ -1,0 +1,116 @@
+"""The one trainer: seeds, batches, AdamW with a cosine schedule, per-epoch atomic checkpoints, resume.
+
+Determinism: the shuffle and augmentation of epoch e come from `default_rng([seed, e])` and the
+torch generator is reseeded per epoch, so a run resumed from the checkpoint of epoch e makes the
+same updates as one that never stopped (bit-identical on CPU).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .io import atomic_path
+from .voxel import augment, point_features, voxelize
+
+log = logging.getLogger("weakseg")
+
+
+@dataclass
+class Example:
+    """One training scene: its points and the method's target (tags, per-point labels, ...)."""
+
+    scene_id: str
+    coord: np.ndarray
+    color: np.ndarray
+    normal: np.ndarray
+    target: np.ndarray
+
+
+def to_voxels(examples, voxel_size, rng):
+    """Voxelise a batch of examples; augment when `rng` is given (training)."""
+    coords, feats = [], []
+    for e in examples:
+        coord, normal, color = (e.coord, e.normal, e.color) if rng is None else augment(e.coord, e.normal, e.color, rng)
+        coords.append(coord)
+        feats.append(point_features(coord, color, normal))
+    return voxelize(coords, feats, voxel_size)
+
+
+def seed_everything(seed):
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def settings_hash(settings):
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def fit(learner, examples, settings, checkpoint, desc="train"):
+    """Train `learner.model` on `examples` with `learner.loss(batch, rng)`.
+
+    settings: epochs, batch_size, lr, weight_decay, seed. `checkpoint` is written after every
+    epoch and resumed from when it was made with the same settings and examples.
+    """
+    model = learner.model
+    epochs, batch_size, seed = settings["epochs"], settings["batch_size"], settings["seed"]
+    steps_per_epoch = math.ceil(len(examples) / batch_size)
+    opt = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=settings["lr"], total_steps=max(1, epochs * steps_per_epoch), pct_start=0.1)
+    fingerprint = settings_hash({"settings": settings, "scenes": [e.scene_id for e in examples]})
+    start = 0
+    checkpoint = Path(checkpoint)
+    if checkpoint.exists():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        if state.get("fingerprint") == fingerprint:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            start = state["epoch"]
+            log.info("resuming %s from %s at epoch %d/%d", desc, checkpoint, start, epochs)
+        else:
+            log.info("ignoring %s: made with other settings", checkpoint)
+    history = []
+    bar = tqdm(range(start, epochs), desc=desc, initial=start, total=epochs, mininterval=5, disable=None)
+    for epoch in bar:
+        rng = np.random.default_rng([seed, epoch])
+        torch.manual_seed(seed * 100003 + epoch)
+        model.train()
+        order = rng.permutation(len(examples))
+        losses, t0 = [], time.perf_counter()
+        for s in range(steps_per_epoch):
+            batch = [examples[i] for i in order[s * batch_size:(s + 1) * batch_size]]
+            loss = learner.loss(batch, rng)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": time.perf_counter() - t0})
+        bar.set_postfix(loss=f"{history[-1]['loss']:.4f}")
+        log.info("%s epoch %d/%d loss %.4f (%.1f s)", desc, epoch + 1, epochs, history[-1]["loss"], history[-1]["seconds"])
+        save_checkpoint(checkpoint, {
+            "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+            "epoch": epoch + 1, "fingerprint": fingerprint,
+        })
+    return history
+
+
+def save_checkpoint(path, state):
+    with atomic_path(path, ".pt") as tmp:
+        torch.save(state, tmp)
+
+
+def load_weights(path, model):
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"])
+    return state

@@ -1,0 +1,82 @@
+"""Points -> sparse voxel batches for spconv, and augmentation. Shared by every network."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+def point_features(coord, color, normal):
+    """Per-point input features: colour in [-1, 1], normal, height above the lowest point (m)."""
+    z = coord[:, 2:3] - coord[:, 2].min()
+    return np.concatenate([color.astype(np.float32) / 127.5 - 1.0, normal.astype(np.float32), z.astype(np.float32)], 1)
+
+
+NUM_FEATURES = 7
+
+
+def augment(coord, normal, color, rng):
+    """Random rotation about z, mirror in x, scale and colour jitter (returns new arrays)."""
+    theta = rng.uniform(0, 2 * np.pi)
+    c, s = np.cos(theta), np.sin(theta)
+    rot = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]], np.float32)
+    if rng.random() < 0.5:
+        rot = rot @ np.diag([-1, 1, 1]).astype(np.float32)
+    coord = coord @ rot.T * np.float32(rng.uniform(0.9, 1.1))
+    normal = normal @ rot.T
+    color = np.clip(color.astype(np.float32) * rng.uniform(0.9, 1.1) + rng.normal(0, 8, 3), 0, 255)
+    return coord.astype(np.float32), normal.astype(np.float32), color
+
+
+@dataclass
+class VoxelBatch:
+    """Scenes voxelised together. `inverse[i]` is the voxel of point i; `offsets` split points per scene."""
+
+    features: torch.Tensor  # (M, F) mean point features per voxel
+    indices: torch.Tensor  # (M, 4) int32: batch, x, y, z
+    spatial_shape: list
+    batch_size: int
+    inverse: torch.Tensor  # (sum N,) int64
+    point_offsets: list  # start of each scene's points in `inverse`
+    voxel_offsets: list  # start of each scene's voxels
+
+    def to(self, device):
+        self.features = self.features.to(device)
+        self.indices = self.indices.to(device)
+        self.inverse = self.inverse.to(device)
+        return self
+
+
+def voxelize(coords, features, voxel_size):
+    """Voxelise a list of scenes (coords (N,3) metres, features (N,F)) into one VoxelBatch.
+
+    Each voxel's feature is the mean of its points; voxels are sorted by key, so the result is
+    deterministic.
+    """
+    all_idx, all_feat, all_inv, p_off, v_off = [], [], [], [0], [0]
+    shape = np.zeros(3, np.int64)
+    for b, (coord, feat) in enumerate(zip(coords, features)):
+        grid = np.floor((coord - coord.min(0)) / voxel_size).astype(np.int64)
+        shape = np.maximum(shape, grid.max(0) + 1)
+        keys, inv = np.unique(grid, axis=0, return_inverse=True)
+        inv = inv.reshape(-1)
+        counts = np.bincount(inv, minlength=len(keys)).astype(np.float32)
+        # index_add_ is ~20x faster than np.add.at for this scatter-mean.
+        mean = torch.zeros(len(keys), feat.shape[1]).index_add_(0, torch.from_numpy(inv), torch.from_numpy(feat)).numpy()
+        mean /= counts[:, None]
+        all_idx.append(np.concatenate([np.full((len(keys), 1), b), keys], 1))
+        all_feat.append(mean)
+        all_inv.append(inv + v_off[-1])
+        p_off.append(p_off[-1] + len(coord))
+        v_off.append(v_off[-1] + len(keys))
+    return VoxelBatch(
+        features=torch.from_numpy(np.concatenate(all_feat)),
+        indices=torch.from_numpy(np.concatenate(all_idx).astype(np.int32)),
+        spatial_shape=(shape + 1).tolist(),
+        batch_size=len(coords),
+        inverse=torch.from_numpy(np.concatenate(all_inv)),
+        point_offsets=p_off,
+        voxel_offsets=v_off,
+    )

@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+
+from weakseg.classes import SCANNET20
+from weakseg.io import Scene
+
+
+def make_scene(coord, label, color=None, normal=None, instance=None, scene_id="s0", split="train"):
+    coord = np.asarray(coord, np.float32)
+    n = len(coord)
+    if color is None:
+        color = np.full((n, 3), 128, np.uint8)
+    if normal is None:
+        normal = np.tile(np.array([0, 0, 1], np.float32), (n, 1))
+    if instance is None:
+        instance = np.asarray(label, np.int32)
+    return Scene(scene_id, "test", split, SCANNET20, coord, np.asarray(color, np.uint8), np.asarray(normal, np.float32),
+                 np.asarray(label, np.int16), np.asarray(instance, np.int32))
+
+
+def box_surface(lo, hi, step, rng):
+    """Points on the surface of an axis-aligned box (jittered grid), with outward normals."""
+    lo, hi = np.asarray(lo, np.float32), np.asarray(hi, np.float32)
+    pts, nrm = [], []
+    for axis in range(3):
+        others = [a for a in range(3) if a != axis]
+        u = np.arange(lo[others[0]], hi[others[0]], step)
+        v = np.arange(lo[others[1]], hi[others[1]], step)
+        uu, vv = np.meshgrid(u, v, indexing="ij")
+        for side, value in ((-1, lo[axis]), (1, hi[axis])):
+            p = np.zeros((uu.size, 3), np.float32)
+            p[:, others[0]], p[:, others[1]], p[:, axis] = uu.ravel(), vv.ravel(), value
+            n = np.zeros_like(p)
+            n[:, axis] = side
+            pts.append(p)
+            nrm.append(n)
+    p = np.concatenate(pts)
+    return p + rng.normal(0, step * 0.05, p.shape).astype(np.float32), np.concatenate(nrm)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

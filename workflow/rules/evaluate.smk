@@ -1,0 +1,44 @@
+# Scores of every stage's labels against the ground truth, and one table across experiments.
+
+
+def evaluated(exp):
+    pairs = [("stage2", "train"), ("stage2", "val")]
+    if supervision(exp) != "full":
+        pairs = [("stage1", "train"), ("refined", "train")] + pairs
+    return [f"{R}/{exp}/metrics/{stage}_{split}.json" for stage, split in pairs]
+
+
+rule evaluate:
+    input:
+        scenes=lambda w: scene_files(w.split),
+        # stage two writes one store (a directory output), stage one one group per scene
+        labels=lambda w: f"{R}/{w.exp}/{STORES['stage2']}" if w.stage == "stage2" else label_groups(w.exp, w.stage, w.split),
+        weak=lambda w: [] if supervision(w.exp) == "full" else weak_files(w.exp, "train"),
+    output:
+        f"{R}/{{exp}}/metrics/{{stage}}_{{split}}.json",
+    params:
+        classes=CLASSES,
+        supervision=lambda w: supervision(w.exp),
+        groups=lambda w: label_groups(w.exp, w.stage, w.split),
+    log:
+        f"{R}/logs/{{exp}}/evaluate/{{stage}}_{{split}}.log",
+    conda:
+        ENV
+    shell:
+        "python -m weakseg evaluate --classes {params.classes:q} --scenes {input.scenes} --labels {params.groups}"
+        " --weak {input.weak} --stage {wildcards.stage} --split {wildcards.split} --experiment {wildcards.exp}"
+        " --supervision {params.supervision:q} --out {output} 2> {log}"
+
+
+rule summary:
+    input:
+        [m for exp in EXPERIMENTS for m in evaluated(exp)],
+    output:
+        md=f"{R}/summary.md",
+        csv=f"{R}/summary.csv",
+    log:
+        f"{R}/logs/summary.log",
+    conda:
+        ENV
+    shell:
+        "python -m weakseg summary --metrics {input} --out-md {output.md} --out-csv {output.csv} 2> {log}"

@@ -1,0 +1,19 @@
+# Refinement: the experiment's refiners, in order, on one scene's pseudo labels.
+
+
+rule refine:
+    input:
+        labels=f"{R}/{{exp}}/stage1/pseudo.zarr/{{scene}}",
+        scene=f"{R}/scenes/{{scene}}.h5",
+        weak=lambda w: f"{R}/weak/{supervision(w.exp)}/{w.scene}.json",
+    output:
+        directory(f"{R}/{{exp}}/refined/pseudo.zarr/{{scene}}"),
+    params:
+        settings=lambda w: as_json({"method": EXPERIMENTS[w.exp]["stage1"]["method"], "refiners": EXPERIMENTS[w.exp]["refiners"]}),
+    log:
+        f"{R}/logs/{{exp}}/refine/{{scene}}.log",
+    conda:
+        ENV
+    shell:
+        "python -m weakseg refine --settings {params.settings:q} --scene {input.scene} --weak {input.weak}"
+        " --labels {input.labels} --out {output} 2> {log}"
