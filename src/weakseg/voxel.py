@@ -74,7 +74,9 @@ def voxelize(coords, features, voxel_size):
     return VoxelBatch(
         features=torch.from_numpy(np.concatenate(all_feat)),
         indices=torch.from_numpy(np.concatenate(all_idx).astype(np.int32)),
-        spatial_shape=(shape + 1).tolist(),
+        # A stride-2 convolution drops the last row of an odd-sized grid: round the grid up to a
+        # multiple of 64 so that every voxel keeps its parent through up to six downsamplings.
+        spatial_shape=(-(-(shape + 1) // 64) * 64).tolist(),
         batch_size=len(coords),
         inverse=torch.from_numpy(np.concatenate(all_inv)),
         point_offsets=p_off,

@@ -6,6 +6,9 @@ classifier giving a class activation map (CAM) per coarse voxel; global average 
 scene gives its prediction vector, trained with a sigmoid cross-entropy against the scene tags.
 Pseudo labels are the element-wise max of the four CAMs, zeroed for classes outside the tags
 (Eq. 2), upsampled to the points by nearest neighbour (the parent voxel).
+
+Known limit (the paper's too): a class tagged in every training scene (walls, floors) has no
+negative example, so its CAM does not localise it; sub-cloud tags are the paper's remedy.
 """
 
 from __future__ import annotations
@@ -121,15 +124,24 @@ class MPRM:
         return sum(F.binary_cross_entropy_with_logits(logits[p], target) for p in PATHS)
 
     @torch.no_grad()
-    def pseudo_labels(self, scene, weak):
+    def class_activation(self, scene, weak):
+        """(N, C) fused CAM per point: each path's CAM is normalised per class to [0, 1] over the
+        scene (ReLU, then divide by the class maximum, the usual CAM practice, which makes the
+        paths comparable), fused by element-wise max, zero for classes outside the tags (Eq. 2)."""
         self.model.eval()
         ex = self.example(scene, weak)
         batch = to_voxels([ex], self.voxel_size, rng=None).to(self.device)
         cams, coarse, fine = self.model(batch)
-        present = torch.from_numpy(ex.target).to(self.device) > 0
-        fused = torch.stack([cams[p] for p in PATHS]).amax(0)
-        point_cam = fused[parent_rows(fine, coarse, self.factor)][batch.inverse]
-        # Eq. 2: classes outside the tags get nothing, so the label is argmax over the tags;
-        # a softmax over the tagged classes turns the CAM into probabilities for the refiners.
-        prob = torch.softmax(point_cam.masked_fill(~present, float("-inf")), dim=1)
-        return prob.cpu().numpy().astype(np.float32)
+        fused = torch.stack([_normalise(cams[p]) for p in PATHS]).amax(0)
+        fused = fused * torch.from_numpy(ex.target).to(self.device)
+        return fused[parent_rows(fine, coarse, self.factor)][batch.inverse].cpu().numpy()
+
+    def pseudo_labels(self, scene, weak):
+        cam = self.class_activation(scene, weak)
+        total = cam.sum(1, keepdims=True)
+        return np.divide(cam, total, out=np.zeros_like(cam), where=total > 0).astype(np.float32)
+
+
+def _normalise(cam):
+    cam = cam.clamp(min=0)
+    return cam / cam.amax(0, keepdim=True).clamp(min=1e-6)

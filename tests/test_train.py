@@ -1,0 +1,81 @@
+"""The one trainer: a run killed after any epoch resumes to the same weights, bit for bit."""
+
+import numpy as np
+import pytest
+import torch
+
+from weakseg.segmentation import Segmenter
+from weakseg.train import fit
+from conftest import box_surface, make_scene
+
+PARAMS = dict(voxel_size=0.1, channels=[8, 16], blocks=1)
+SETTINGS = dict(epochs=3, batch_size=2, lr=0.01, weight_decay=0.0, seed=3)
+
+
+def scenes(rng):
+    out = []
+    for i in range(3):
+        a, na = box_surface([0, 0, 0], [1, 1, 1], 0.08, rng)
+        b, nb = box_surface([1.5 + 0.1 * i, 0, 0], [2.5, 1, 0.6], 0.08, rng)
+        label = np.repeat([4, 6], [len(a), len(b)])
+        out.append(make_scene(np.concatenate([a, b]), label, normal=np.concatenate([na, nb]), scene_id=f"s{i}"))
+    return out
+
+
+class Killed(Exception):
+    pass
+
+
+class DiesInEpoch:
+    """Wraps a learner and raises on the first step of epoch `epoch` (0-based), like a SIGKILL."""
+
+    def __init__(self, learner, epoch, steps_per_epoch):
+        self.learner, self.model, self.die_at, self.calls = learner, learner.model, epoch * steps_per_epoch, 0
+
+    def loss(self, batch, rng):
+        if self.calls == self.die_at:
+            raise Killed
+        self.calls += 1
+        return self.learner.loss(batch, rng)
+
+
+def trained(rng_seed, tmp_path, kill_epoch=None):
+    rng = np.random.default_rng(rng_seed)
+    data = scenes(rng)
+    torch.manual_seed(0)
+    seg = Segmenter(20, PARAMS, "cpu")
+    examples = [seg.example(s, s.label) for s in data]
+    ckpt = tmp_path / "model.ckpt"
+    if kill_epoch is not None:
+        with pytest.raises(Killed):
+            fit(DiesInEpoch(seg, kill_epoch, 2), examples, SETTINGS, ckpt)
+        torch.manual_seed(1)  # the restarted job starts from other random weights
+        seg = Segmenter(20, PARAMS, "cpu")
+    fit(seg, examples, SETTINGS, ckpt)
+    return seg.model.state_dict()
+
+
+@pytest.mark.parametrize("kill_epoch", [1, 2])
+def test_resumed_training_equals_uninterrupted_training(tmp_path, kill_epoch):
+    straight = trained(0, tmp_path / "a")
+    resumed = trained(0, tmp_path / "b", kill_epoch)
+    for name, value in straight.items():
+        assert torch.equal(value, resumed[name]), name
+
+
+def test_checkpoint_from_other_settings_is_not_resumed(tmp_path):
+    rng = np.random.default_rng(0)
+    data = scenes(rng)
+    seg = Segmenter(20, PARAMS, "cpu")
+    examples = [seg.example(s, s.label) for s in data]
+    fit(seg, examples, {**SETTINGS, "epochs": 1}, tmp_path / "model.ckpt")
+    history = fit(seg, examples, {**SETTINGS, "lr": 0.02}, tmp_path / "model.ckpt")
+    assert [h["epoch"] for h in history] == [1, 2, 3]  # started over
+
+
+def test_training_reduces_the_loss(tmp_path):
+    rng = np.random.default_rng(0)
+    seg = Segmenter(20, PARAMS, "cpu")
+    examples = [seg.example(s, s.label) for s in scenes(rng)]
+    history = fit(seg, examples, {**SETTINGS, "epochs": 30}, tmp_path / "model.ckpt")
+    assert history[-1]["loss"] < 0.5 * history[0]["loss"]
