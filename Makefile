@@ -7,13 +7,13 @@ STAMP  := $(VENV)/.installed
 .PHONY: run test bench lint clean-results
 
 run: $(STAMP)
-	$(BIN)/snakemake --cores all
+	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores all
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/snakemake --lint
+	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --lint
 
 $(STAMP): requirements.txt pyproject.toml scripts/install-system-deps
 	scripts/install-system-deps

@@ -1,6 +1,7 @@
 # weakseg: weak labels on indoor scans -> pseudo labels -> dense segmentation model.
 # The flow and the data contracts: docs/DESIGN.md. Options: config.yaml and README.md.
 import os
+import shlex
 import sys
 
 from snakemake.utils import min_version, validate
@@ -11,12 +12,13 @@ configfile: os.path.join(workflow.basedir, "config.yaml")
 
 validate(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"))
 
-# Jobs run `python -m weakseg` from this checkout, with the interpreter that runs Snakemake
-# (a conda env's own python comes first on PATH under --use-conda).
+# Jobs run `python -m weakseg` from this checkout: the `python` on PATH (the activated
+# environment, or the rule's conda env under --use-conda) with this checkout's src/ first.
 SRC = os.path.join(workflow.basedir, "src")
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
-os.environ["PATH"] = os.pathsep.join((os.path.dirname(sys.executable), os.environ["PATH"]))
 sys.path.insert(0, SRC)
+# (Snakemake formats the prefix like a shell command: literal braces are doubled.)
+_src = shlex.quote(SRC).replace("{", "{{").replace("}", "}}")
+shell.prefix(f"set -euo pipefail; export PYTHONPATH={_src}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 
 
 include: "workflow/rules/common.smk"

@@ -51,3 +51,17 @@ STORES = {"stage1": "stage1/pseudo.zarr", "refined": "refined/pseudo.zarr", "sta
 
 def label_groups(exp, stage, split):
     return expand(f"{R}/{exp}/{STORES[stage]}/{{scene}}", scene=SCENES[split])
+
+
+def stage2_labels(w):
+    """Stage two learns from the refined pseudo labels, or from the ground truth (none given)."""
+    return [] if supervision(w.exp) == "full" else label_groups(w.exp, "refined", "train")
+
+
+def evaluated(exp):
+    """The metrics files of an experiment: every stage's labels on the training split, and the
+    final model on both splits."""
+    pairs = [("stage2", "train"), ("stage2", "val")]
+    if supervision(exp) != "full":
+        pairs = [("stage1", "train"), ("refined", "train")] + pairs
+    return [f"{R}/{exp}/metrics/{stage}_{split}.json" for stage, split in pairs]

@@ -1,13 +1,6 @@
 # Scores of every stage's labels against the ground truth, and one table across experiments.
 
 
-def evaluated(exp):
-    pairs = [("stage2", "train"), ("stage2", "val")]
-    if supervision(exp) != "full":
-        pairs = [("stage1", "train"), ("refined", "train")] + pairs
-    return [f"{R}/{exp}/metrics/{stage}_{split}.json" for stage, split in pairs]
-
-
 rule evaluate:
     input:
         scenes=lambda w: scene_files(w.split),

@@ -2,10 +2,6 @@
 # ground truth: the upper bound), then predictions for every scene (one Zarr store).
 
 
-def stage2_labels(w):
-    return [] if supervision(w.exp) == "full" else label_groups(w.exp, "refined", "train")
-
-
 rule stage2_train:
     input:
         scenes=scene_files("train"),

@@ -24,7 +24,7 @@ def conv_algo(device):
 
 
 def _bn_relu(c):
-    return nn.Sequential(nn.BatchNorm1d(c, momentum=0.02), nn.ReLU(inplace=True))
+    return nn.Sequential(nn.BatchNorm1d(c), nn.ReLU(inplace=True))
 
 
 class ResBlock(spconv.SparseModule):
@@ -35,7 +35,7 @@ class ResBlock(spconv.SparseModule):
         self.conv1 = spconv.SubMConv3d(channels, channels, 3, padding=1, bias=False, indice_key=indice_key, algo=algo)
         self.norm1 = _bn_relu(channels)
         self.conv2 = spconv.SubMConv3d(channels, channels, 3, padding=1, bias=False, indice_key=indice_key, algo=algo)
-        self.norm2 = nn.BatchNorm1d(channels, momentum=0.02)
+        self.norm2 = nn.BatchNorm1d(channels)
 
     def forward(self, x):
         y = self.conv1(x)

@@ -1,0 +1,1 @@
+"""Datasets: readers for real scans and the embedded synthetic generator, all yielding `io.Scene`."""

@@ -1,0 +1,103 @@
+"""The real DAG, end to end, on the tiny config: what users run, from another directory."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from weakseg.io import read_labels, read_scene
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests/configs/tiny.yaml"
+
+
+def snakemake(workdir, *args, configs=(TINY,)):
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2",
+           "--configfile", *map(str, configs), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+
+
+def jobs_planned(result):
+    """Rule name -> count from Snakemake's job table."""
+    table = result.stdout.split("Job stats:")[-1]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] not in ("total", "job")}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("run")
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir / "results/tiny"
+
+
+@pytest.mark.slow
+def test_dag_writes_every_stage_and_scores_it(run):
+    scenes = sorted(p.stem for p in (run / "scenes").glob("*.h5"))
+    assert scenes == ["synth_train_0000", "synth_train_0001", "synth_train_0002", "synth_train_0003", "synth_val_0000", "synth_val_0001"]
+    train = [s for s in scenes if "train" in s]
+
+    for scene_id in train:
+        scene = read_scene(run / f"scenes/{scene_id}.h5")
+        weak = json.loads((run / f"weak/scene_tags/{scene_id}.json").read_text())
+        assert weak["tags"] == sorted(set(scene.label[scene.label >= 0].tolist()))
+        stage1 = read_labels(run / f"mprm/stage1/pseudo.zarr/{scene_id}")
+        refined = read_labels(run / f"mprm/refined/pseudo.zarr/{scene_id}")
+        assert stage1.prob.shape == (scene.num_points, 20)
+        assert set(np.unique(stage1.label)) <= set(weak["tags"])  # only tagged classes
+        assert stage1.attrs["method"] == "mprm" and len(stage1.attrs["class_names"]) == 20
+        assert 0.7 < (refined.label >= 0).mean() < 0.9  # the confidence filter left 20 % unlabelled
+    for exp in ("mprm", "fully_supervised"):
+        for scene_id in scenes:
+            pred = read_labels(run / f"{exp}/stage2/pred.zarr/{scene_id}")
+            assert (pred.label >= 0).all() and pred.label.max() < 20
+
+    m = {p.stem: json.loads(p.read_text()) for p in (run / "mprm/metrics").glob("*.json")}
+    assert sorted(m) == ["refined_train", "stage1_train", "stage2_train", "stage2_val"]
+    assert m["stage1_train"]["coverage"] == 1.0 and m["refined_train"]["coverage"] < 0.9
+    for result in m.values():
+        conf = np.array(result["confusion"])
+        assert conf.sum() == result["points"] and 0 <= result["miou"] <= 1
+        assert result["annotation_seconds"] == 15.0
+
+    summary = (run / "summary.md").read_text()
+    for row in ("| mprm | scene_tags | 0.25 | stage1 | train |", "| mprm | scene_tags | 0.25 | stage2 | val |",
+                "| fully_supervised | full | 22.30 | stage2 | val |"):
+        assert row in summary
+    assert (run / "summary.csv").read_text().count("\n") == 7  # header + 4 + 2
+
+
+@pytest.mark.slow
+def test_second_run_has_nothing_to_do(run):
+    result = snakemake(run.parents[1], "-n")
+    assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_changing_a_refiner_reruns_only_refinement_and_what_follows(run, tmp_path):
+    changed = yaml.safe_load(TINY.read_text())
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    changed["experiments"]["mprm"]["refiners"] = config["experiments"]["mprm"]["refiners"]
+    changed["experiments"]["mprm"]["refiners"][-1]["drop"] = 0.3
+    (tmp_path / "changed.yaml").write_text(yaml.safe_dump(changed))
+    result = snakemake(run.parents[1], "-n", configs=(TINY, tmp_path / "changed.yaml"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert jobs_planned(result) == {"refine": 4, "stage2_train": 1, "predict": 1, "evaluate": 3, "summary": 1, "all": 1}
+
+
+def test_bad_config_value_is_refused_with_the_key_named(tmp_path):
+    (tmp_path / "bad.yaml").write_text("stage2:\n  epochs: -3\n")
+    result = snakemake(tmp_path, "-n", configs=(TINY, tmp_path / "bad.yaml"))
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "On instance['stage2']['epochs']" in out and "-3 is less than the minimum of 1" in out
+    assert "Traceback" not in out
+    assert not (tmp_path / "results").exists()
