@@ -93,13 +93,13 @@ def cmd_stage1_pseudo(a):
     load_weights(a.model, method.model)
     scene = read_scene(a.scene)
     prob = method.pseudo_labels(scene, read_json(a.weak))
-    write_labels(a.out, prob, attrs=_label_attrs(a, scene))
+    write_labels(a.out, prob, attrs=_label_attrs(a, scene, a.settings["method"]))
 
 
-def _label_attrs(a, scene):
+def _label_attrs(a, scene, method):
     from .train import settings_hash
 
-    return {"method": a.settings.get("method", "refine"), "class_names": list(scene.class_names),
+    return {"method": method, "class_names": list(scene.class_names),
             "config_hash": settings_hash(a.settings), "scene_id": scene.scene_id}
 
 
@@ -116,7 +116,8 @@ def cmd_refine(a):
     prob = read_labels(a.labels).prob
     for refiner in chain:
         prob = refiner(scene, weak, prob)
-    write_labels(a.out, prob, attrs=_label_attrs(a, scene))
+    names = "+".join(spec["name"] for spec in a.settings["refiners"])
+    write_labels(a.out, prob, attrs=_label_attrs(a, scene, f"{a.settings['method']}+{names}"))
 
 
 def cmd_stage2_train(a):
@@ -130,6 +131,7 @@ def cmd_stage2_train(a):
         examples = _load_examples(seg.example, a.scenes, [read_labels(p).label for p in a.labels])
     else:  # fully supervised: the ground truth
         examples = _load_examples(lambda s, _: seg.example(s, s.label), a.scenes, [None] * len(a.scenes))
+    seg.balance(examples)
     history = fit(seg, examples, a.settings, Path(a.out).with_suffix(".ckpt"), desc="stage two")
     save_checkpoint(a.out, {"model": seg.model.state_dict(), "history": json.dumps(history)})
 
@@ -145,7 +147,7 @@ def cmd_predict(a):
     with atomic_dir(a.out) as tmp:
         for path in a.scenes:
             scene = read_scene(path)
-            write_labels(tmp / scene.scene_id, seg.predict(scene), attrs=_label_attrs(a, scene))
+            write_labels(tmp / scene.scene_id, seg.predict(scene), attrs=_label_attrs(a, scene, "stage2"))
 
 
 def cmd_evaluate(a):

@@ -21,6 +21,3 @@ class Registry:
         if name not in self._items:
             raise WeaksegError(where, f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self._items))}")
         return self._items[name]
-
-    def names(self):
-        return sorted(self._items)

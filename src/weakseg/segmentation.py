@@ -14,9 +14,23 @@ from .voxel import NUM_FEATURES
 
 class Segmenter:
     def __init__(self, num_classes, params, device):
+        self.num_classes = num_classes
         self.voxel_size = params["voxel_size"]
+        self.class_balance = params.get("class_balance", 0.0)
         self.device = torch.device(device)
         self.model = SparseUNet(NUM_FEATURES, num_classes, tuple(params["channels"]), params["blocks"], device).to(device)
+        self.class_weights = None
+
+    def balance(self, examples):
+        """Weight each class by frequency**-class_balance over the training labels (0: no
+        weighting, 0.5: the inverse square root, which keeps rare classes from being ignored
+        without letting a handful of points dominate); weights average 1 over present classes."""
+        counts = np.bincount(np.concatenate([e.target[e.target >= 0] for e in examples]), minlength=self.num_classes)
+        present = counts > 0
+        weights = np.zeros(self.num_classes, np.float32)
+        weights[present] = (counts[present] / counts.sum()) ** -self.class_balance
+        weights[present] /= weights[present].mean()
+        self.class_weights = torch.from_numpy(weights).to(self.device)
 
     @staticmethod
     def example(scene, labels):
@@ -27,7 +41,7 @@ class Segmenter:
         batch = to_voxels(examples, self.voxel_size, rng).to(self.device)
         logits = self.model(batch)[batch.inverse]
         target = torch.from_numpy(np.concatenate([e.target for e in examples])).to(self.device)
-        return F.cross_entropy(logits, target, ignore_index=IGNORE)
+        return F.cross_entropy(logits, target, weight=self.class_weights, ignore_index=IGNORE)
 
     @torch.no_grad()
     def predict(self, scene):

@@ -11,8 +11,6 @@ SCENE_TAG_SECONDS = 15.0
 # Labelling every point of a ScanNet scene: 22.3 min (ScanNet's annotation statistics, via MPRM).
 FULL_LABEL_SECONDS = 22.3 * 60
 
-KINDS = ("scene_tags",)
-
 
 def scene_tags(scene):
     """The classes present in the scene's annotated points."""

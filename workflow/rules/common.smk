@@ -12,6 +12,9 @@ PLAN = synthetic_plan(DATASET["num_train"], DATASET["num_val"], DATASET["seed"])
 SCENES = {split: sorted(s for s, p in PLAN.items() if p["split"] == split) for split in ("train", "val")}
 CLASSES = json.dumps(list(class_names(DATASET["label_set"])))
 EXPERIMENTS = config["experiments"]
+# Training jobs take half the cores, so that two of them (stage one and the fully supervised
+# bound) train side by side; on 2 CPU cores two 1-thread jobs beat two 2-thread jobs in turn.
+TRAIN_THREADS = max(1, workflow.cores // 2)
 
 
 wildcard_constraints:

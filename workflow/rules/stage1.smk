@@ -10,7 +10,7 @@ rule stage1_train:
     params:
         settings=lambda w: as_json(stage1_settings(w.exp)),
         classes=CLASSES,
-    threads: workflow.cores
+    threads: TRAIN_THREADS
     resources:
         mem_mb=8000,
     log:

@@ -11,7 +11,7 @@ rule stage2_train:
     params:
         settings=lambda w: as_json(stage2_settings(w.exp)),
         classes=CLASSES,
-    threads: workflow.cores
+    threads: TRAIN_THREADS
     resources:
         mem_mb=8000,
     log:
@@ -33,7 +33,7 @@ rule predict:
     params:
         settings=lambda w: as_json(stage2_settings(w.exp)),
         classes=CLASSES,
-    threads: workflow.cores
+    threads: TRAIN_THREADS
     log:
         f"{R}/logs/{{exp}}/predict.log",
     conda:

@@ -60,7 +60,7 @@ class ChannelAttention(nn.Module):
 class MPRMNet(nn.Module):
     def __init__(self, in_channels, num_classes, channels, blocks, reduced, device):
         super().__init__()
-        self.encoder = SparseEncoder(in_channels, channels, blocks, device)
+        self.encoder = SparseEncoder(in_channels, channels, blocks, device, norm="layer")
         c = channels[-1]
         self.sa = SpatialAttention(c, reduced, concat=False)
         self.ca = ChannelAttention()
@@ -114,7 +114,8 @@ class MPRM:
         """Global average pooling of each path's CAM over each scene's coarse voxels."""
         scene_of = coarse.indices[:, 0].long()
         counts = torch.bincount(scene_of, minlength=coarse.batch_size).clamp(min=1)[:, None]
-        return {p: torch.zeros(coarse.batch_size, cam.shape[1]).index_add_(0, scene_of, cam) / counts for p, cam in cams.items()}
+        return {p: torch.zeros(coarse.batch_size, cam.shape[1], device=cam.device).index_add_(0, scene_of, cam) / counts
+                for p, cam in cams.items()}
 
     def loss(self, examples, rng):
         batch = to_voxels(examples, self.voxel_size, rng).to(self.device)

@@ -23,19 +23,26 @@ def conv_algo(device):
     return ConvAlgo.Native if torch.device(device).type == "cpu" else None
 
 
-def _bn_relu(c):
-    return nn.Sequential(nn.BatchNorm1d(c), nn.ReLU(inplace=True))
+def _norm(c, kind):
+    """`batch` for per-point tasks. `layer` (per voxel) for scene classifiers: with one or two
+    scenes per batch, BatchNorm removes each channel's scene mean, the very signal that global
+    pooling needs to tell scenes apart."""
+    return nn.BatchNorm1d(c) if kind == "batch" else nn.LayerNorm(c)
+
+
+def _bn_relu(c, kind="batch"):
+    return nn.Sequential(_norm(c, kind), nn.ReLU(inplace=True))
 
 
 class ResBlock(spconv.SparseModule):
     """Two submanifold 3x3x3 convolutions with a residual connection."""
 
-    def __init__(self, channels, indice_key, algo):
+    def __init__(self, channels, indice_key, algo, norm="batch"):
         super().__init__()
         self.conv1 = spconv.SubMConv3d(channels, channels, 3, padding=1, bias=False, indice_key=indice_key, algo=algo)
-        self.norm1 = _bn_relu(channels)
+        self.norm1 = _bn_relu(channels, norm)
         self.conv2 = spconv.SubMConv3d(channels, channels, 3, padding=1, bias=False, indice_key=indice_key, algo=algo)
-        self.norm2 = nn.BatchNorm1d(channels)
+        self.norm2 = _norm(channels, norm)
 
     def forward(self, x):
         y = self.conv1(x)
@@ -52,13 +59,13 @@ class SparseEncoder(nn.Module):
     (x, y, z) * 2**i + [0, 2**i).
     """
 
-    def __init__(self, in_channels, channels, blocks, device):
+    def __init__(self, in_channels, channels, blocks, device, norm="batch"):
         super().__init__()
         algo = conv_algo(device)
         self.channels = tuple(channels)
         self.stem = spconv.SparseSequential(
             spconv.SubMConv3d(in_channels, channels[0], 3, padding=1, bias=False, indice_key="subm0", algo=algo),
-            _bn_relu(channels[0]),
+            _bn_relu(channels[0], norm),
         )
         self.down = nn.ModuleList()
         self.levels = nn.ModuleList()
@@ -66,9 +73,9 @@ class SparseEncoder(nn.Module):
             if i > 0:
                 self.down.append(spconv.SparseSequential(
                     spconv.SparseConv3d(channels[i - 1], c, 2, stride=2, bias=False, indice_key=f"down{i}", algo=algo),
-                    _bn_relu(c),
+                    _bn_relu(c, norm),
                 ))
-            self.levels.append(spconv.SparseSequential(*[ResBlock(c, f"subm{i}", algo) for _ in range(blocks)]))
+            self.levels.append(spconv.SparseSequential(*[ResBlock(c, f"subm{i}", algo, norm) for _ in range(blocks)]))
 
     def forward(self, batch: VoxelBatch):
         x = spconv.SparseConvTensor(batch.features, batch.indices, batch.spatial_shape, batch.batch_size)
