@@ -39,3 +39,21 @@ def test_dense_crf_repairs_noisy_labels_on_two_coloured_boxes(rng):
     assert (prob.argmax(1) == truth).mean() < 0.75
     assert (out.argmax(1) == truth).mean() > 0.98
     assert (out[:, [c for c in range(20) if c not in (4, 6)]] == 0).all()  # no class appears from nowhere
+
+
+def test_unknown_refiner_option_is_a_clear_config_error(tmp_path, capsys):
+    from weakseg.cli import main
+    from weakseg.io import write_labels, write_scene
+
+    scene = make_scene(np.zeros((4, 3)) + np.arange(4)[:, None], [0, 0, 1, 1])
+    write_scene(tmp_path / "s0.h5", scene)
+    write_labels(tmp_path / "p.zarr/s0", np.eye(20, dtype=np.float32)[[0, 0, 1, 1]])
+    (tmp_path / "w.json").write_text('{"tags": [0, 1]}')
+    code = main(["refine", "--settings", '{"method": "mprm", "refiners": [{"name": "dense_crf", "iteration": 5}]}',
+                 "--scene", str(tmp_path / "s0.h5"), "--weak", str(tmp_path / "w.json"),
+                 "--labels", str(tmp_path / "p.zarr/s0"), "--out", str(tmp_path / "r.zarr/s0")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "config.yaml: refiner 'dense_crf':" in err and "'iteration'" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "r.zarr/s0").exists()

@@ -64,10 +64,7 @@ def cmd_weak_labels(a):
 def _load_examples(make, scenes, second):
     from .io import read_scene
 
-    examples = []
-    for scene_path, other in zip(scenes, second):
-        examples.append(make(read_scene(scene_path), other))
-    return examples
+    return [make(read_scene(path), other) for path, other in zip(scenes, second)]
 
 
 def cmd_stage1_train(a):
@@ -110,7 +107,11 @@ def cmd_refine(a):
     chain = []
     for spec in a.settings["refiners"]:
         spec = dict(spec)
-        chain.append(REFINERS.get(spec.pop("name"))(**spec))
+        name = spec.pop("name")
+        try:
+            chain.append(REFINERS.get(name)(**spec))
+        except TypeError as err:  # an option the refiner does not have
+            raise WeaksegError("config.yaml", f"refiner {name!r}: {err}") from None
     scene = read_scene(a.scene)
     weak = read_json(a.weak)
     prob = read_labels(a.labels).prob
