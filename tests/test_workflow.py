@@ -100,3 +100,15 @@ def test_bad_config_value_is_refused_with_the_key_named(tmp_path):
     assert "On instance['stage2']['epochs']" in out and "-3 is less than the minimum of 1" in out
     assert "Traceback" not in out
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_two_runs_from_scratch_give_identical_labels_and_metrics(run, tmp_path):
+    result = snakemake(tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    again = tmp_path / "results/tiny"
+    assert (again / "summary.csv").read_text() == (run / "summary.csv").read_text()
+    for group in sorted((run / "mprm/refined/pseudo.zarr").glob("synth_*")):
+        first, second = read_labels(group), read_labels(again / "mprm/refined/pseudo.zarr" / group.name)
+        np.testing.assert_array_equal(first.label, second.label)
+        np.testing.assert_array_equal(first.prob, second.prob)
