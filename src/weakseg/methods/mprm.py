@@ -4,7 +4,8 @@ A sparse residual encoder with two downsamplings feeds four paths: the plain PCA
 attention (SA), channel attention (CA) and point-wise attention (PA). Each path has a linear
 classifier giving a class activation map (CAM) per coarse voxel; global average pooling over a
 scene gives its prediction vector, trained with a sigmoid cross-entropy against the scene tags.
-Pseudo labels are the element-wise max of the four CAMs, zeroed for classes outside the tags
+Pseudo labels are the element-wise max of the four CAMs (each normalised per class to [0, 1]),
+zeroed for classes outside the tags
 (Eq. 2), upsampled to the points by nearest neighbour (the parent voxel).
 
 Known limit (the paper's too): a class tagged in every training scene (walls, floors) has no
