@@ -5,8 +5,7 @@ attention (SA), channel attention (CA) and point-wise attention (PA). Each path 
 classifier giving a class activation map (CAM) per coarse voxel; global average pooling over a
 scene gives its prediction vector, trained with a sigmoid cross-entropy against the scene tags.
 Pseudo labels are the element-wise max of the four CAMs (each normalised per class to [0, 1]),
-zeroed for classes outside the tags
-(Eq. 2), upsampled to the points by nearest neighbour (the parent voxel).
+zeroed for classes outside the tags (Eq. 2), upsampled to the points by nearest neighbour (the parent voxel).
 
 Known limit (the paper's too): a class tagged in every training scene (walls, floors) has no
 negative example, so its CAM does not localise it; sub-cloud tags are the paper's remedy.
