@@ -4,22 +4,28 @@ import numpy as np
 import pytest
 
 from weakseg.errors import WeaksegError
-from weakseg.io import Frames, atomic_path, read_labels, read_scene, write_labels, write_scene
+from weakseg.io import Frames, atomic_path, has_frames, read_labels, read_scene, write_labels, write_scene
 from conftest import make_scene
 
 
 def test_scene_round_trip_keeps_arrays_attributes_and_frames(tmp_path, rng):
     scene = make_scene(rng.normal(size=(50, 3)), rng.integers(-1, 20, 50), scene_id="room_1", split="val")
-    scene.frames = Frames(rng.integers(0, 255, (2, 4, 5, 3)).astype(np.uint8), rng.random((2, 4, 5)).astype(np.float32),
-                          np.tile(np.eye(3, dtype=np.float32), (2, 1, 1)), np.tile(np.eye(4, dtype=np.float32), (2, 1, 1)))
+    # colour and depth at different resolutions and intrinsics, as in ScanNet
+    scene.frames = Frames(rng.integers(0, 255, (2, 8, 10, 3)).astype(np.uint8), rng.random((2, 4, 5)).astype(np.float32),
+                          np.tile(np.diag([2.0, 2.0, 1.0]).astype(np.float32), (2, 1, 1)), np.tile(np.eye(3, dtype=np.float32), (2, 1, 1)),
+                          np.tile(np.eye(4, dtype=np.float32), (2, 1, 1)))
+    scene.segment = np.arange(50, dtype=np.int32) // 10
     write_scene(tmp_path / "room_1.h5", scene)
     back = read_scene(tmp_path / "room_1.h5", frames=True)
     assert (back.scene_id, back.split, back.class_names) == ("room_1", "val", scene.class_names)
     for name in ("coord", "color", "normal", "label", "instance"):
         np.testing.assert_array_equal(getattr(back, name), getattr(scene, name))
         assert getattr(back, name).dtype == getattr(scene, name).dtype
-    np.testing.assert_array_equal(back.frames.color, scene.frames.color)
+    for name in ("color", "depth", "color_intrinsic", "depth_intrinsic", "pose"):
+        np.testing.assert_array_equal(getattr(back.frames, name), getattr(scene.frames, name))
+    np.testing.assert_array_equal(back.segment, scene.segment)
     assert read_scene(tmp_path / "room_1.h5").frames is None  # frames only when asked
+    assert has_frames(tmp_path / "room_1.h5")
 
 
 def test_missing_and_corrupt_scene_files_name_the_file(tmp_path):

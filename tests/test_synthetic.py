@@ -36,8 +36,10 @@ def test_scene_follows_the_contract(scenes, tmp_path):
         fr = scene.frames
         assert fr.color.shape == (6, 72, 96, 3) and fr.color.dtype == np.uint8
         assert fr.depth.shape == (6, 72, 96) and fr.depth.dtype == np.float32
-        assert fr.intrinsic.shape == (6, 3, 3) and fr.pose.shape == (6, 4, 4)
-        assert fr.intrinsic[0, 0, 0] == pytest.approx(0.8 * 96) and fr.intrinsic[0, 0, 0] == fr.intrinsic[0, 1, 1]
+        assert fr.color_intrinsic.shape == (6, 3, 3) and fr.pose.shape == (6, 4, 4)
+        np.testing.assert_array_equal(fr.color_intrinsic, fr.depth_intrinsic)  # one simulated camera
+        K = fr.depth_intrinsic[0]
+        assert K[0, 0] == pytest.approx(0.8 * 96) and K[0, 0] == K[1, 1]
         R = fr.pose[:, :3, :3]
         np.testing.assert_allclose(R @ R.transpose(0, 2, 1), np.tile(np.eye(3), (6, 1, 1)), atol=1e-5)
         np.testing.assert_allclose(np.linalg.det(R), 1, atol=1e-5)
@@ -55,7 +57,7 @@ def test_same_arguments_give_bit_identical_scenes():
     b = S.generate_scene("synth_0000", "office", "val", 123, **TINY)
     for name in ("coord", "color", "normal", "label", "instance"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
-    for name in ("color", "depth", "intrinsic", "pose"):
+    for name in ("color", "depth", "color_intrinsic", "depth_intrinsic", "pose"):
         np.testing.assert_array_equal(getattr(a.frames, name), getattr(b.frames, name))
     c = S.generate_scene("synth_0000", "office", "val", 124, **TINY)
     assert c.num_points != a.num_points or not np.array_equal(c.coord, a.coord)
@@ -99,7 +101,7 @@ def test_depth_pixels_back_project_onto_the_fused_points(scenes):
         fr, tree = scene.frames, cKDTree(scene.coord)
         for v in range(len(fr.depth)):
             rows, cols = np.nonzero(fr.depth[v] > 0)
-            z, K, pose = fr.depth[v][rows, cols], fr.intrinsic[v], fr.pose[v]
+            z, K, pose = fr.depth[v][rows, cols], fr.depth_intrinsic[v], fr.pose[v]
             cam = np.stack([(cols - K[0, 2]) / K[0, 0] * z, (rows - K[1, 2]) / K[1, 1] * z, z], 1)
             world = cam @ pose[:3, :3].T + pose[:3, 3]
             dist, _ = tree.query(world)

@@ -83,12 +83,27 @@ def read_json(path):
 # --------------------------------------------------------------------------- scenes
 @dataclass
 class Frames:
-    """RGB-D frames that scanned a scene; `pose` is camera-to-world."""
+    """RGB-D frames that scanned a scene; `pose` is camera-to-world (the depth camera's).
 
-    color: np.ndarray  # (V,H,W,3) uint8
-    depth: np.ndarray  # (V,H,W) float32 metres, 0 = no return
-    intrinsic: np.ndarray  # (V,3,3) float32
+    Colour and depth may differ in resolution and intrinsics (ScanNet: 1296x968 colour,
+    640x480 depth); both cameras share the pose, as in ScanNet's exported frames.
+    """
+
+    color: np.ndarray  # (V,Hc,Wc,3) uint8
+    depth: np.ndarray  # (V,Hd,Wd) float32 metres, 0 = no return
+    color_intrinsic: np.ndarray  # (V,3,3) float32
+    depth_intrinsic: np.ndarray  # (V,3,3) float32
     pose: np.ndarray  # (V,4,4) float32
+
+    def validate(self, path):
+        v = len(self.pose)
+        shapes = {"color": (4, 3), "depth": (3, None), "color_intrinsic": (3, (3, 3)), "depth_intrinsic": (3, (3, 3)), "pose": (3, (4, 4))}
+        for name, (ndim, tail) in shapes.items():
+            a = getattr(self, name)
+            if a.ndim != ndim or len(a) != v or (isinstance(tail, tuple) and a.shape[1:] != tail) or (tail == 3 and a.shape[-1] != 3):
+                raise WeaksegError(path, f"frames: {name} has shape {a.shape}, which does not fit {v} frame(s)")
+        if not np.isfinite(self.pose).all():
+            raise WeaksegError(path, "frames: a camera pose has NaN or inf entries")
 
 
 @dataclass
@@ -103,6 +118,12 @@ class Scene:
     label: np.ndarray  # (N,) int16, -1 = unannotated
     instance: np.ndarray  # (N,) int32, -1 = none
     frames: Frames | None = field(default=None, repr=False)
+    segment: np.ndarray | None = None  # (N,) int32 mesh segment (ScanNet's segs.json), -1 = none
+
+    @property
+    def labelled(self):
+        """Whether the scene has any ground truth (a user's own scans may have none)."""
+        return bool((self.label >= 0).any())
 
     @property
     def num_points(self):
@@ -120,6 +141,10 @@ class Scene:
                 raise WeaksegError(path, f"{name} has shape {getattr(self, name).shape}, expected {shape}")
         if not np.isfinite(self.coord).all():
             raise WeaksegError(path, f"{int((~np.isfinite(self.coord)).any(1).sum())} point(s) have NaN or inf coordinates")
+        if self.segment is not None and self.segment.shape != (n,):
+            raise WeaksegError(path, f"segment has shape {self.segment.shape}, expected ({n},)")
+        if self.frames is not None:
+            self.frames.validate(path)
         c = len(self.class_names)
         bad = (self.label < -1) | (self.label >= c)
         if bad.any():
@@ -139,13 +164,21 @@ def write_scene(path, scene: Scene):
             f.attrs["dataset"] = scene.dataset
             f.attrs["split"] = scene.split
             f.attrs["class_names"] = json.dumps(list(scene.class_names))
+            if scene.segment is not None:
+                f.create_dataset("segment", data=scene.segment.astype(np.int32), compression="gzip", compression_opts=1)
             if scene.frames is not None:
                 g = f.create_group("frames")
                 fr = scene.frames
                 g.create_dataset("color", data=fr.color.astype(np.uint8), compression="gzip", compression_opts=1, chunks=(1, *fr.color.shape[1:]))
                 g.create_dataset("depth", data=fr.depth.astype(np.float32), compression="gzip", compression_opts=1, chunks=(1, *fr.depth.shape[1:]))
-                g.create_dataset("intrinsic", data=fr.intrinsic.astype(np.float32))
-                g.create_dataset("pose", data=fr.pose.astype(np.float32))
+                for name in ("color_intrinsic", "depth_intrinsic", "pose"):
+                    g.create_dataset(name, data=getattr(fr, name).astype(np.float32))
+
+
+def has_frames(path):
+    """Whether a scene file carries RGB-D frames (without reading them)."""
+    with h5py.File(path, "r") as f:
+        return "frames" in f
 
 
 def read_scene(path, frames=False) -> Scene:
@@ -162,13 +195,15 @@ def read_scene(path, frames=False) -> Scene:
             fr = None
             if frames and "frames" in f:
                 g = f["frames"]
-                fr = Frames(g["color"][()], g["depth"][()], g["intrinsic"][()], g["pose"][()])
+                fr = Frames(*(g[k][()] for k in ("color", "depth", "color_intrinsic", "depth_intrinsic", "pose")))
+            segment = f["segment"][()].astype(np.int32) if "segment" in f else None
             scene = Scene(
                 scene_id=str(f.attrs["scene_id"]),
                 dataset=str(f.attrs["dataset"]),
                 split=str(f.attrs["split"]),
                 class_names=tuple(json.loads(f.attrs["class_names"])),
                 frames=fr,
+                segment=segment,
                 **arrays,
             )
     except OSError as err:

@@ -692,7 +692,8 @@ def _scan(r, num_frames, width, height, depth_noise, max_depth=6.0):
     rgb = np.where(hit[:, None], np.clip(rgb, 0, 255), 0)
     frames = io.Frames(color=rgb.reshape(num_frames, height, width, 3).astype(np.uint8),
                        depth=np.where(valid, z, 0).reshape(num_frames, height, width).astype(np.float32),
-                       intrinsic=np.repeat(K[None], num_frames, 0).astype(np.float32),
+                       color_intrinsic=np.repeat(K[None], num_frames, 0).astype(np.float32),
+                       depth_intrinsic=np.repeat(K[None], num_frames, 0).astype(np.float32),
                        pose=poses.astype(np.float32))
     true = origins[valid] + dirs[valid] * z0[valid, None]
     return frames, pts[valid], true, rgb[valid], gid[valid], origins[valid]
