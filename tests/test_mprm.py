@@ -6,6 +6,7 @@ import torch
 from weakseg.methods import METHODS
 from weakseg.methods.mprm import ChannelAttention, SpatialAttention
 from weakseg.train import fit
+from weakseg.weak import simulate
 from conftest import box_surface, make_scene
 
 PARAMS = dict(voxel_size=0.1, channels=[16, 32, 32], blocks=1, attention_channels=8)
@@ -30,7 +31,7 @@ def tiny_room(rng, objects, scene_id="r"):
 
 
 def tags(scene):
-    return {"tags": sorted(set(scene.label.tolist()))}
+    return {"kind": "scene_tags", "tags": sorted(set(scene.label.tolist()))}
 
 
 def test_attention_paths_start_as_identity():
@@ -43,7 +44,7 @@ def test_attention_paths_start_as_identity():
 def test_cam_of_a_class_absent_from_the_tags_is_zero(rng):
     method = METHODS.get("mprm")(20, PARAMS, "cpu")
     scene = tiny_room(rng, [4])
-    prob = method.pseudo_labels(scene, {"tags": [0, 1, 4]})
+    prob = method.pseudo_labels(scene, {"kind": "scene_tags", "tags": [0, 1, 4]})
     absent = [c for c in range(20) if c not in (0, 1, 4)]
     assert (prob[:, absent] == 0).all()
     total = prob.sum(1)  # a distribution over the tags, or all zero: no activation, no label
@@ -64,3 +65,39 @@ def test_mprm_learns_from_tags_where_the_tagged_object_is(rng, tmp_path):
     cam = method.class_activation(test, tags(test))
     on, off = cam[test.label == 3, 3].mean(), cam[test.label != 3, 3].mean()
     assert on > off + 0.2, (on, off)  # normalised CAMs: 1 at the class's peak
+
+
+def corridor(rng, scene_id):
+    """A 6 x 2 m floor (1) with a wall (0) across its far end at x = 6: both in every scene."""
+    floor, fn = box_surface([0, 0, -0.02], [6, 2, 0], 0.06, rng)
+    keep = fn[:, 2] > 0
+    wall, wn = box_surface([5.98, 0, 0], [6, 2, 2], 0.06, rng)
+    keepw = wn[:, 0] < 0
+    coord = np.concatenate([floor[keep], wall[keepw]])
+    label = np.repeat([1, 0], [keep.sum(), keepw.sum()])
+    color = np.where(label[:, None] == 1, [150, 110, 60], [200, 200, 190]) + rng.integers(-40, 40, (len(coord), 3))
+    return make_scene(coord, label, color=np.clip(color, 0, 255), normal=np.concatenate([fn[keep], wn[keepw]]), scene_id=scene_id)
+
+
+def test_cam_is_zero_for_classes_outside_the_balls_that_hold_the_point(rng):
+    method = METHODS.get("mprm")(20, PARAMS, "cpu")
+    scene = corridor(rng, "c")
+    weak = simulate(scene, "subcloud_tags", radius=2.0)
+    cam = method.class_activation(scene, weak)
+    far = scene.coord[:, 0] < 1.5  # only floor-only balls reach here
+    assert (cam[far, 0] == 0).all()
+    assert (cam[:, 2:] == 0).all()
+
+
+def test_subcloud_tags_localise_a_class_that_every_scene_has(rng, tmp_path):
+    """Scene tags cannot tell the wall from the floor (both everywhere); balls that see only
+    floor are negatives for the wall, so its CAM learns to peak on the wall."""
+    torch.manual_seed(0)
+    method = METHODS.get("mprm")(20, PARAMS, "cpu")
+    rooms = [corridor(rng, f"c{i}") for i in range(4)]
+    examples = [method.example(r, simulate(r, "subcloud_tags", radius=2.0)) for r in rooms]
+    fit(method, examples, TRAIN, tmp_path / "ckpt.pt")
+    test = corridor(rng, "test")
+    cam = method.class_activation(test, {"kind": "scene_tags", "tags": [0, 1]})
+    on, off = cam[test.label == 0, 0].mean(), cam[test.label == 1, 0].mean()
+    assert on > off + 0.2, (on, off)

@@ -1,7 +1,8 @@
 """Stage-one methods: learn from weak labels, then write per-point pseudo-label probabilities.
 
-A method is a class registered with `@METHODS.register(name)` that has:
-- `accepts`: the weak-label kinds it can learn from (config validation rejects other pairings);
+A method is a class in its own module, registered with `@METHODS.register(name)` and declared
+below with the weak-label kinds it learns from (config validation rejects other pairings before
+anything runs). The class has:
 - `__init__(num_classes, params, device)`, building `self.model` (a torch module);
 - `example(scene, weak) -> Example`, the training target for one scene;
 - `loss(examples, rng) -> torch.Tensor`, for one batch (the shared trainer does the rest);
@@ -12,5 +13,5 @@ A method is a class registered with `@METHODS.register(name)` that has:
 from ..registry import Registry
 
 METHODS = Registry("stage-one method")
-
-from . import mprm  # noqa: E402,F401  (registers itself)
+METHODS.declare("mprm", "weakseg.methods.mprm", accepts={"scene_tags", "subcloud_tags"})
+METHODS.declare("sparse_points", "weakseg.methods.sparse_points", accepts={"clicks", "point_fraction"})

@@ -13,6 +13,8 @@ negative example, so its CAM does not localise it; sub-cloud tags are the paper'
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import nn
@@ -22,6 +24,7 @@ from . import METHODS
 from ..models.sparse import SparseEncoder, parent_rows
 from ..train import Example, to_voxels
 from ..voxel import NUM_FEATURES
+from ..weak import subcloud_members
 
 PATHS = ("pcam", "sa", "ca", "pa")
 
@@ -93,10 +96,29 @@ class MPRMNet(nn.Module):
         return cams, coarse, levels[0]
 
 
+@dataclass
+class Tags:
+    """What MPRM learns from: the scene's tags and, for sub-cloud tags, the balls' members and tags."""
+
+    scene: np.ndarray  # (C,) 0/1
+    points: np.ndarray | None = None  # (P,) point index of each (point, ball) membership
+    ball: np.ndarray | None = None  # (P,) ball index of each membership
+    ball_tags: np.ndarray | None = None  # (S, C) 0/1
+
+    def point_mask(self, num_points):
+        """(N, C) 0/1: the classes a point may take: the union of its balls' tags, else the scene's."""
+        mask = np.tile(self.scene, (num_points, 1))
+        if self.points is not None and len(self.points):
+            inside = np.zeros((num_points, len(self.scene)), np.float32)
+            np.maximum.at(inside, self.points, self.ball_tags[self.ball])
+            covered = np.zeros(num_points, bool)
+            covered[self.points] = True
+            mask[covered] = inside[covered]
+        return mask
+
+
 @METHODS.register("mprm")
 class MPRM:
-    accepts = frozenset({"scene_tags"})
-
     def __init__(self, num_classes, params, device):
         self.num_classes = num_classes
         self.voxel_size = params["voxel_size"]
@@ -105,10 +127,18 @@ class MPRM:
         self.device = torch.device(device)
         self.model = MPRMNet(NUM_FEATURES, num_classes, channels, params["blocks"], params["attention_channels"], device).to(device)
 
+    def _one_hot(self, tags):
+        out = np.zeros(self.num_classes, np.float32)
+        out[tags] = 1
+        return out
+
     def example(self, scene, weak):
-        tags = np.zeros(self.num_classes, np.float32)
-        tags[weak["tags"]] = 1
-        return Example(scene.scene_id, scene.coord, scene.color, scene.normal, tags)
+        target = Tags(self._one_hot(weak["tags"]))
+        if weak["kind"] == "subcloud_tags":
+            subclouds = weak["subclouds"]
+            target.points, target.ball = subcloud_members(scene.coord, [s["center"] for s in subclouds], weak["radius"])
+            target.ball_tags = np.stack([self._one_hot(s["tags"]) for s in subclouds]) if subclouds else np.zeros((0, self.num_classes), np.float32)
+        return Example(scene.scene_id, scene.coord, scene.color, scene.normal, target)
 
     def _scene_logits(self, cams, coarse):
         """Global average pooling of each path's CAM over each scene's coarse voxels."""
@@ -117,11 +147,27 @@ class MPRM:
         return {p: torch.zeros(coarse.batch_size, cam.shape[1], device=cam.device).index_add_(0, scene_of, cam) / counts
                 for p, cam in cams.items()}
 
+    def _ball_logits(self, cams, coarse, fine, batch, examples):
+        """Average of each path's CAM over the points of each ball (all balls of the batch)."""
+        coarse_of_point = parent_rows(fine, coarse, self.factor)[batch.inverse]
+        rows = torch.cat([coarse_of_point[off + torch.from_numpy(e.target.points).to(self.device)]
+                          for off, e in zip(batch.point_offsets, examples)])
+        first = np.cumsum([0] + [len(e.target.ball_tags) for e in examples])
+        ball = torch.from_numpy(np.concatenate([f + e.target.ball for f, e in zip(first, examples)])).to(self.device)
+        counts = torch.bincount(ball, minlength=int(first[-1])).clamp(min=1)[:, None]
+        return {p: torch.zeros(int(first[-1]), cam.shape[1], device=cam.device).index_add_(0, ball, cam[rows]) / counts
+                for p, cam in cams.items()}
+
     def loss(self, examples, rng):
         batch = to_voxels(examples, self.voxel_size, rng).to(self.device)
-        cams, coarse, _ = self.model(batch)
-        target = torch.from_numpy(np.stack([e.target for e in examples])).to(self.device)
-        logits = self._scene_logits(cams, coarse)
+        cams, coarse, fine = self.model(batch)
+        if examples[0].target.points is None:
+            target = np.stack([e.target.scene for e in examples])
+            logits = self._scene_logits(cams, coarse)
+        else:
+            target = np.concatenate([e.target.ball_tags for e in examples])
+            logits = self._ball_logits(cams, coarse, fine, batch, examples)
+        target = torch.from_numpy(target).to(self.device)
         return sum(F.binary_cross_entropy_with_logits(logits[p], target) for p in PATHS)
 
     @torch.no_grad()
@@ -134,8 +180,8 @@ class MPRM:
         batch = to_voxels([ex], self.voxel_size, rng=None).to(self.device)
         cams, coarse, fine = self.model(batch)
         fused = torch.stack([_normalise(cams[p]) for p in PATHS]).amax(0)
-        fused = fused * torch.from_numpy(ex.target).to(self.device)
-        return fused[parent_rows(fine, coarse, self.factor)][batch.inverse].cpu().numpy()
+        cam = fused[parent_rows(fine, coarse, self.factor)][batch.inverse].cpu().numpy()
+        return cam * ex.target.point_mask(scene.num_points)
 
     def pseudo_labels(self, scene, weak):
         cam = self.class_activation(scene, weak)
