@@ -31,6 +31,5 @@ include: "workflow/rules/evaluate.smk"
 
 rule all:
     input:
-        f"{R}/summary.md",
-        f"{R}/summary.csv",
+        final_outputs(),
     default_target: True

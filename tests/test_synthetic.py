@@ -9,7 +9,7 @@ from scipy.spatial import cKDTree
 from weakseg.classes import SCANNET20
 from weakseg.datasets import synthetic as S
 from weakseg.io import read_scene, write_scene
-from weakseg.plan import ROOM_TYPES, room_sequence, synthetic_plan
+from weakseg.datasets.synthetic_plan import ROOM_TYPES, room_sequence, synthetic_plan
 
 TINY = dict(width=96, height=72, num_frames=6, room_scale=0.6)  # well under a second per scene
 C = {name: i for i, name in enumerate(SCANNET20)}

@@ -46,15 +46,21 @@ def test_dag_writes_every_stage_and_scores_it(run):
 
     for scene_id in train:
         scene = read_scene(run / f"scenes/{scene_id}.h5")
-        weak = json.loads((run / f"weak/scene_tags/{scene_id}.json").read_text())
-        assert weak["tags"] == sorted(set(scene.label[scene.label >= 0].tolist()))
+        weak = json.loads((run / f"mprm/weak/{scene_id}.json").read_text())
+        assert weak["kind"] == "scene_tags" and weak["tags"] == sorted(set(scene.label[scene.label >= 0].tolist()))
+        balls = json.loads((run / f"mprm_subclouds/weak/{scene_id}.json").read_text())
+        assert balls["kind"] == "subcloud_tags" and balls["radius"] == 2.0 and balls["tags"] == weak["tags"]
+        clicks = json.loads((run / f"clicks/weak/{scene_id}.json").read_text())
+        assert len(clicks["points"]) == len(np.unique(scene.instance))
+        clicked = read_labels(run / f"clicks/stage1/pseudo.zarr/{scene_id}").label[clicks["points"]]
+        assert clicked.tolist() == clicks["labels"]  # the baseline keeps the clicked labels
         stage1 = read_labels(run / f"mprm/stage1/pseudo.zarr/{scene_id}")
         refined = read_labels(run / f"mprm/refined/pseudo.zarr/{scene_id}")
         assert stage1.prob.shape == (scene.num_points, 20)
         assert set(np.unique(stage1.label)) <= set(weak["tags"])  # only tagged classes
         assert stage1.attrs["method"] == "mprm" and len(stage1.attrs["class_names"]) == 20
         assert 0.7 < (refined.label >= 0).mean() < 0.9  # the confidence filter left 20 % unlabelled
-    for exp in ("mprm", "fully_supervised"):
+    for exp in ("mprm", "mprm_subclouds", "clicks", "fully_supervised"):
         for scene_id in scenes:
             pred = read_labels(run / f"{exp}/stage2/pred.zarr/{scene_id}")
             assert (pred.label >= 0).all() and pred.label.max() < 20
@@ -69,9 +75,10 @@ def test_dag_writes_every_stage_and_scores_it(run):
 
     summary = (run / "summary.md").read_text()
     for row in ("| mprm | scene_tags | 0.25 | stage1 | train |", "| mprm | scene_tags | 0.25 | stage2 | val |",
+                "| mprm_subclouds | subcloud_tags |", "| clicks | clicks |",
                 "| fully_supervised | full | 22.30 | stage2 | val |"):
         assert row in summary
-    assert (run / "summary.csv").read_text().count("\n") == 7  # header + 4 + 2
+    assert (run / "summary.csv").read_text().count("\n") == 15  # header + 3 x 4 + 2
 
 
 @pytest.mark.slow
@@ -92,12 +99,19 @@ def test_changing_a_refiner_reruns_only_refinement_and_what_follows(run, tmp_pat
     assert jobs_planned(result) == {"refine": 4, "stage2_train": 1, "predict": 1, "evaluate": 3, "summary": 1, "all": 1}
 
 
-def test_bad_config_value_is_refused_with_the_key_named(tmp_path):
-    (tmp_path / "bad.yaml").write_text("stage2:\n  epochs: -3\n")
+@pytest.mark.parametrize("override, messages", [
+    ("stage2:\n  epochs: -3\n", ["On instance['stage2']['epochs']", "-3 is less than the minimum of 1"]),
+    ("experiments:\n  mprm:\n    supervision: {kind: point_fraction}\n", ["On instance['experiments']['mprm']['supervision']"]),
+    ("experiments:\n  mprm:\n    supervision: clicks\n",
+     ["weakseg: error: config.yaml: experiment 'mprm': method 'mprm' cannot learn from 'clicks'"]),
+])
+def test_a_config_that_cannot_run_is_refused_before_anything_runs(tmp_path, override, messages):
+    (tmp_path / "bad.yaml").write_text(override)
     result = snakemake(tmp_path, "-n", configs=(TINY, tmp_path / "bad.yaml"))
     out = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "On instance['stage2']['epochs']" in out and "-3 is less than the minimum of 1" in out
+    for message in messages:
+        assert message in out
     assert "Traceback" not in out
     assert not (tmp_path / "results").exists()
 

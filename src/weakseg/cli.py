@@ -45,20 +45,25 @@ def _scene_id(path):
 
 
 # --------------------------------------------------------------------------- steps
-def cmd_synth_scene(a):
-    from .datasets import synthetic
+def cmd_scene(a):
+    from .datasets import DATASETS
     from .io import write_scene
 
-    write_scene(a.out, synthetic.generate_scene(a.scene, **a.settings))
+    settings = a.settings
+    write_scene(a.out, DATASETS.get(settings["type"])(settings).load(a.scene))
 
 
 def cmd_weak_labels(a):
     from .io import read_scene, write_json
-    from .weak import SIMULATORS
+    from .weak import given_tags, simulate
 
-    if a.kind not in SIMULATORS:
-        raise WeaksegError(a.scene, f"no simulator for weak-label kind {a.kind!r}")
-    write_json(a.out, SIMULATORS[a.kind](read_scene(a.scene)))
+    scene = read_scene(a.scene)
+    options = dict(a.settings)
+    if "tags" in options:  # the user's own
+        weak = given_tags(scene, options["tags"])
+    else:
+        weak = simulate(scene, options.pop("kind"), options.pop("seed", 0), **options)
+    write_json(a.out, weak)
 
 
 def _load_examples(make, scenes, second):
@@ -197,13 +202,13 @@ def build_parser():
         s.add_argument("--classes", type=lambda t: tuple(json.loads(t)), required=True, help="class names, JSON list")
         s.add_argument("--threads", type=int, default=1)
 
-    s = step("synth-scene", cmd_synth_scene, "generate one synthetic scene")
-    s.add_argument("--scene", required=True)
-    s.add_argument("--settings", type=_settings, required=True)
+    s = step("scene", cmd_scene, "convert (or generate) one scene of the dataset")
+    s.add_argument("--scene", required=True, help="scene id")
+    s.add_argument("--settings", type=_settings, required=True, help="the config's dataset section")
 
-    s = step("weak-labels", cmd_weak_labels, "simulate weak labels from a scene's ground truth")
+    s = step("weak-labels", cmd_weak_labels, "one scene's weak labels: simulated from ground truth, or the user's tags")
     s.add_argument("--scene", required=True)
-    s.add_argument("--kind", required=True)
+    s.add_argument("--settings", type=_settings, required=True, help="kind, seed and options; or the user's tags")
 
     s = step("stage1-train", cmd_stage1_train, "train a stage-one method on weak labels")
     learner(s)

@@ -1,26 +1,38 @@
-# Wiring shared by the rules: the scene list, the experiments, the settings each step sees.
+# Wiring shared by the rules: the dataset's scenes, the experiments, the settings each step sees.
 import json
 
 from weakseg.classes import class_names
-from weakseg.plan import synthetic_plan
+from weakseg.config import FULL, check, enabled_experiments, supervision
+from weakseg.datasets import DATASETS
+from weakseg.errors import WeaksegError
 
 DATASET = config["dataset"]
 R = f"results/{DATASET['name']}"
 ENV = "../../envs/weakseg.yaml"
-
-PLAN = synthetic_plan(DATASET["num_train"], DATASET["num_val"], DATASET["seed"])
-SCENES = {split: sorted(s for s, p in PLAN.items() if p["split"] == split) for split in ("train", "val")}
-CLASSES = json.dumps(list(class_names(DATASET["label_set"])))
-EXPERIMENTS = config["experiments"]
+EXPERIMENTS = enabled_experiments(config)
 # Training jobs take half the cores, so that two of them (stage one and the fully supervised
 # bound) train side by side; on 2 CPU cores two 1-thread jobs beat two 2-thread jobs in turn.
 TRAIN_THREADS = max(1, workflow.cores // 2)
+
+try:
+    SOURCE = DATASETS.get(DATASET["type"])(DATASET)
+    SCENE_INFO = SOURCE.scenes()
+    USER_TAGS = SOURCE.scene_tags() if hasattr(SOURCE, "scene_tags") else None
+    EVALUATED_SPLITS = check(config, SCENE_INFO, USER_TAGS)
+except WeaksegError as err:  # a bad dataset or config: one line, no traceback, nothing run
+    print(f"weakseg: error: {err}", file=sys.stderr)
+    sys.exit(1)
+
+SCENES = {split: sorted(s for s, info in SCENE_INFO.items() if info["split"] == split) for split in ("train", "val")}
+CLASSES = json.dumps(list(class_names(DATASET["label_set"])))
+# What a scene's own job depends on (not the settings that only list scenes: adding scenes
+# reruns none of the existing ones).
+SCENE_SETTINGS = {k: v for k, v in DATASET.items() if k not in getattr(SOURCE, "listing_keys", ())}
 
 
 wildcard_constraints:
     scene=r"[A-Za-z0-9_-]+",
     exp=r"[A-Za-z0-9_-]+",
-    supervision=r"[a-z_]+",
     stage=r"stage1|refined|stage2",
     split=r"train|val",
 
@@ -29,8 +41,15 @@ def as_json(obj):
     return json.dumps(obj, sort_keys=True)
 
 
-def supervision(exp):
-    return EXPERIMENTS[exp]["supervision"]
+def kind(exp):
+    return supervision(EXPERIMENTS[exp])["kind"]
+
+
+def weak_settings(exp, scene):
+    """The weak-label step's settings: the user's tags when the dataset has them, else what to simulate."""
+    if USER_TAGS and scene in USER_TAGS and kind(exp) == "scene_tags":
+        return {"tags": USER_TAGS[scene]}
+    return {"seed": config["seed"], **supervision(EXPERIMENTS[exp])}
 
 
 def stage1_settings(exp):
@@ -46,7 +65,7 @@ def scene_files(split):
 
 
 def weak_files(exp, split):
-    return expand(f"{R}/weak/{supervision(exp)}/{{scene}}.json", scene=SCENES[split])
+    return expand(f"{R}/{exp}/weak/{{scene}}.json", scene=SCENES[split])
 
 
 STORES = {"stage1": "stage1/pseudo.zarr", "refined": "refined/pseudo.zarr", "stage2": "stage2/pred.zarr"}
@@ -58,13 +77,21 @@ def label_groups(exp, stage, split):
 
 def stage2_labels(w):
     """Stage two learns from the refined pseudo labels, or from the ground truth (none given)."""
-    return [] if supervision(w.exp) == "full" else label_groups(w.exp, "refined", "train")
+    return [] if kind(w.exp) == FULL else label_groups(w.exp, "refined", "train")
 
 
 def evaluated(exp):
     """The metrics files of an experiment: every stage's labels on the training split, and the
-    final model on both splits."""
-    pairs = [("stage2", "train"), ("stage2", "val")]
-    if supervision(exp) != "full":
-        pairs = [("stage1", "train"), ("refined", "train")] + pairs
-    return [f"{R}/{exp}/metrics/{stage}_{split}.json" for stage, split in pairs]
+    final model on each split, for the splits that have ground truth."""
+    stages = ["stage2"] if kind(exp) == FULL else ["stage1", "refined", "stage2"]
+    pairs = [(stage, "train") for stage in stages] + [("stage2", "val")]
+    return [f"{R}/{exp}/metrics/{stage}_{split}.json" for stage, split in pairs if split in EVALUATED_SPLITS]
+
+
+def final_outputs():
+    """The summary when anything can be scored; else (no ground truth) every experiment's
+    pseudo labels and predictions."""
+    if any(evaluated(exp) for exp in EXPERIMENTS):
+        return [f"{R}/summary.md", f"{R}/summary.csv"]
+    return [f"{R}/{exp}/{STORES['stage2']}" for exp in EXPERIMENTS] + \
+        [g for exp in EXPERIMENTS if kind(exp) != FULL for g in label_groups(exp, "refined", "train")]

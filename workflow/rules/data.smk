@@ -1,27 +1,31 @@
-# Scenes (HDF5) and the weak labels an annotator would give for them.
+# Scenes (HDF5, converted from the dataset or generated) and the weak labels an annotator gives.
 
 
-rule synth_scene:
+rule scene:
+    input:
+        lambda w: SCENE_INFO[w.scene]["sources"],
     output:
         f"{R}/scenes/{{scene}}.h5",
     params:
-        settings=lambda w: as_json({**PLAN[w.scene], **DATASET["scan"]}),
+        settings=as_json(SCENE_SETTINGS),
     log:
         f"{R}/logs/scenes/{{scene}}.log",
     conda:
         ENV
     shell:
-        "python -m weakseg synth-scene --scene {wildcards.scene} --settings {params.settings:q} --out {output} 2> {log}"
+        "python -m weakseg scene --settings {params.settings:q} --scene {wildcards.scene:q} --out {output:q} 2> {log:q}"
 
 
 rule weak_labels:
     input:
         f"{R}/scenes/{{scene}}.h5",
     output:
-        f"{R}/weak/{{supervision}}/{{scene}}.json",
+        f"{R}/{{exp}}/weak/{{scene}}.json",
+    params:
+        settings=lambda w: as_json(weak_settings(w.exp, w.scene)),
     log:
-        f"{R}/logs/weak/{{supervision}}/{{scene}}.log",
+        f"{R}/logs/{{exp}}/weak/{{scene}}.log",
     conda:
         ENV
     shell:
-        "python -m weakseg weak-labels --scene {input} --kind {wildcards.supervision} --out {output} 2> {log}"
+        "python -m weakseg weak-labels --settings {params.settings:q} --scene {input:q} --out {output:q} 2> {log:q}"

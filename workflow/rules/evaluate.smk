@@ -6,12 +6,12 @@ rule evaluate:
         scenes=lambda w: scene_files(w.split),
         # stage two writes one store (a directory output), stage one one group per scene
         labels=lambda w: f"{R}/{w.exp}/{STORES['stage2']}" if w.stage == "stage2" else label_groups(w.exp, w.stage, w.split),
-        weak=lambda w: [] if supervision(w.exp) == "full" else weak_files(w.exp, "train"),
+        weak=lambda w: [] if kind(w.exp) == FULL else weak_files(w.exp, "train"),
     output:
         f"{R}/{{exp}}/metrics/{{stage}}_{{split}}.json",
     params:
         classes=CLASSES,
-        supervision=lambda w: supervision(w.exp),
+        supervision=lambda w: kind(w.exp),
         groups=lambda w: label_groups(w.exp, w.stage, w.split),
     log:
         f"{R}/logs/{{exp}}/evaluate/{{stage}}_{{split}}.log",

@@ -5,7 +5,7 @@ rule refine:
     input:
         labels=f"{R}/{{exp}}/stage1/pseudo.zarr/{{scene}}",
         scene=f"{R}/scenes/{{scene}}.h5",
-        weak=lambda w: f"{R}/weak/{supervision(w.exp)}/{w.scene}.json",
+        weak=lambda w: f"{R}/{w.exp}/weak/{w.scene}.json",
     output:
         directory(f"{R}/{{exp}}/refined/pseudo.zarr/{{scene}}"),
     params:

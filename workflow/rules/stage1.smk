@@ -26,7 +26,7 @@ rule stage1_pseudo:
     input:
         model=f"{R}/{{exp}}/stage1/model.pt",
         scene=f"{R}/scenes/{{scene}}.h5",
-        weak=lambda w: f"{R}/weak/{supervision(w.exp)}/{w.scene}.json",
+        weak=lambda w: f"{R}/{w.exp}/weak/{w.scene}.json",
     output:
         directory(f"{R}/{{exp}}/stage1/pseudo.zarr/{{scene}}"),
     params:

@@ -16,7 +16,7 @@ import open3d as o3d
 
 from .. import io
 from ..classes import SCANNET20
-from ..plan import ROOM_TYPES
+from .synthetic_plan import ROOM_TYPES
 
 _SIDE = {"bedroom": (3.0, 5.0), "office": (3.0, 6.0), "living_room": (3.6, 6.2),
          "bathroom": (2.2, 3.8), "kitchen": (2.8, 5.5), "conference_room": (4.5, 6.5)}

@@ -1,0 +1,62 @@
+"""What a validated config.yaml asks for, checked against the dataset before anything runs.
+
+The JSON schema (workflow/schemas/config.schema.yaml) checks each value; this module checks what
+the schema cannot: that each method accepts its experiment's weak-label kind, that the weak labels
+can be made (simulated from ground truth, or the user's tags), and which splits can be scored.
+Pure Python, imported by the Snakefile at parse time.
+"""
+
+from __future__ import annotations
+
+from .errors import WeaksegError
+from .methods import METHODS
+from .weak import SIMULATORS
+
+FULL = "full"  # supervision by the ground truth itself: the upper bound
+
+
+def supervision(experiment):
+    """An experiment's supervision as a dict with `kind` and the kind's options."""
+    s = experiment["supervision"]
+    return {"kind": s} if isinstance(s, str) else dict(s)
+
+
+def enabled_experiments(config):
+    return {name: exp for name, exp in config["experiments"].items() if exp.get("enabled", True)}
+
+
+def check(config, scenes, user_tags=None, where="config.yaml"):
+    """Raise WeaksegError for a config that cannot run on these scenes (see `scenes()` of a
+    dataset type); return the splits that can be evaluated (every scene of them labelled)."""
+    experiments = enabled_experiments(config)
+    if not experiments:
+        raise WeaksegError(where, "every experiment is disabled (enabled: false); nothing to run")
+    train = [s for s, info in scenes.items() if info["split"] == "train"]
+    if not train:
+        raise WeaksegError(where, "the dataset has no training scenes")
+    unlabelled = sorted(s for s in train if not scenes[s]["labelled"])
+    for name, exp in experiments.items():
+        kind = supervision(exp)["kind"]
+        if kind == FULL:
+            if unlabelled:
+                raise WeaksegError(where, f"experiment {name!r}: full supervision needs ground truth, "
+                                          f"and {len(unlabelled)} training scene(s) have none (e.g. {unlabelled[0]})")
+            continue
+        if kind not in SIMULATORS:
+            raise WeaksegError(where, f"experiment {name!r}: unknown weak-label kind {kind!r}; known: {', '.join(SIMULATORS)}")
+        method = exp["stage1"]["method"]
+        accepts = METHODS.metadata(method, where)["accepts"]
+        if kind not in accepts:
+            raise WeaksegError(where, f"experiment {name!r}: method {method!r} cannot learn from {kind!r} "
+                                      f"(it accepts {', '.join(sorted(accepts))})")
+        given = user_tags or {}
+        missing = [s for s in unlabelled if s not in given]
+        if kind != "scene_tags" and unlabelled:
+            raise WeaksegError(where, f"experiment {name!r}: {kind!r} is simulated from ground truth, and "
+                                      f"{len(unlabelled)} training scene(s) have none (e.g. {unlabelled[0]})")
+        if missing:
+            raise WeaksegError(where, f"experiment {name!r}: scene {missing[0]!r} has neither ground truth "
+                                      "nor tags in the dataset's tags_csv")
+    return [split for split in ("train", "val")
+            if any(info["split"] == split for info in scenes.values())
+            and all(info["labelled"] for info in scenes.values() if info["split"] == split)]
