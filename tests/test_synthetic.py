@@ -168,3 +168,15 @@ def test_class_presence_over_a_batch_resembles_scannet():
     assert 0.3 <= freq[C["chair"]] <= 0.95
     assert 0.05 <= freq[C["bed"]] <= 0.5 and 0.05 <= freq[C["toilet"]] <= 0.5
     assert (freq > 0).sum() >= 15  # most classes show up somewhere in 30 scenes
+
+
+def test_the_dataset_builds_a_scene_from_its_id_alone():
+    """A scene's job gets no scene count, so adding scenes reruns none of the existing ones."""
+    from weakseg.datasets import DATASETS
+
+    dataset = DATASETS.get("synthetic")({"seed": 3, "num_train": 3, "num_val": 1, "scan": TINY})
+    assert {s: i["split"] for s, i in dataset.scenes().items()} == {
+        "synth_train_0000": "train", "synth_train_0001": "train", "synth_train_0002": "train", "synth_val_0000": "val"}
+    plan = synthetic_plan(3, 1, seed=3)["synth_train_0002"]
+    expected = S.generate_scene("synth_train_0002", plan["room_type"], "train", plan["seed"], **TINY)
+    np.testing.assert_array_equal(dataset.load("synth_train_0002").coord, expected.coord)
