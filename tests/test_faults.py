@@ -192,3 +192,29 @@ def test_dag_killed_at_four_points_resumes_to_the_uninterrupted_results(referenc
     assert all(p.name.startswith(".tmp-") for p in outputs(results)[1])
     again = subprocess.run(command(workdir, "-n"), capture_output=True, text=True, env=environment(), cwd=workdir)
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_retraining_on_changed_inputs_does_not_resume_an_old_checkpoint(reference, tmp_path):
+    """A finished training leaves its last checkpoint behind; when the rule reruns because its
+    input changed (here: the refined labels, after a refiner setting changed), that checkpoint was
+    made from other data and must not be resumed (it would return the old model unchanged)."""
+    import shutil
+
+    import torch
+    import yaml
+
+    workdir = tmp_path / "copy"
+    shutil.copytree(reference.parents[1], workdir, symlinks=True)
+    results = workdir / R
+    before = torch.load(results / "mprm/stage2/model.pt", weights_only=True)["model"]
+    refiners = yaml.safe_load((REPO / "config.yaml").read_text())["experiments"]["mprm"]["refiners"]
+    refiners[-1]["drop"] = 0.3
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump({"experiments": {"mprm": {"refiners": refiners}}}))
+    result = subprocess.run(command(workdir) + [str(changed)], capture_output=True, text=True, env=environment(),
+                            cwd=workdir, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = (results / "logs/mprm/stage2_train.log").read_text()
+    assert "resuming" not in log and "stage two epoch 1/" in log, log[-2000:]
+    after = torch.load(results / "mprm/stage2/model.pt", weights_only=True)["model"]
+    assert not all(torch.equal(before[k], after[k]) for k in before)
