@@ -9,7 +9,10 @@ STAMP  := $(VENV)/.installed
 run: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores all
 
+# scripts/install-test-deps: the single-node SLURM for tests/test_slurm.py (best effort: without
+# root or apt it installs nothing and that test skips, saying why). Quick when already installed.
 test: $(STAMP)
+	scripts/install-test-deps
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

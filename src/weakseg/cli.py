@@ -72,6 +72,22 @@ def _load_examples(make, scenes, second):
     return [make(read_scene(path), other) for path, other in zip(scenes, second)]
 
 
+def _inputs_digest(paths):
+    """A hash of the files a training job learns from (directories: every file in them). It goes
+    into the checkpoint's fingerprint, so that a checkpoint made from other data (the rule reran
+    because its input changed) is not resumed."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in map(Path, paths):
+        for f in sorted(q for q in path.rglob("*") if q.is_file()) if path.is_dir() else [path]:
+            h.update(str(f.relative_to(path.parent)).encode() + b"\0")
+            with open(f, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+    return h.hexdigest()
+
+
 def cmd_stage1_train(a):
     from .io import read_json
     from .methods import METHODS
@@ -81,7 +97,8 @@ def cmd_stage1_train(a):
     method = METHODS.get(a.settings["method"])(len(a.classes), a.settings, device)
     weak = [read_json(p) for p in a.weak]
     examples = _load_examples(method.example, a.scenes, weak)
-    history = fit(method, examples, a.settings, Path(a.out).with_suffix(".ckpt"), desc="stage one")
+    resumable = {**a.settings, "inputs": _inputs_digest([*a.scenes, *a.weak])}
+    history = fit(method, examples, resumable, Path(a.out).with_suffix(".ckpt"), desc="stage one")
     save_checkpoint(a.out, {"model": method.model.state_dict(), "history": json.dumps(history)})
 
 
@@ -138,7 +155,8 @@ def cmd_stage2_train(a):
     else:  # fully supervised: the ground truth
         examples = _load_examples(lambda s, _: seg.example(s, s.label), a.scenes, [None] * len(a.scenes))
     seg.balance(examples)
-    history = fit(seg, examples, a.settings, Path(a.out).with_suffix(".ckpt"), desc="stage two")
+    resumable = {**a.settings, "inputs": _inputs_digest([*a.scenes, *(a.labels or [])])}
+    history = fit(seg, examples, resumable, Path(a.out).with_suffix(".ckpt"), desc="stage two")
     save_checkpoint(a.out, {"model": seg.model.state_dict(), "history": json.dumps(history)})
 
 
