@@ -261,3 +261,77 @@ def read_labels(group) -> Labels:
         confidence=g["confidence"][:].astype(np.float32),
         attrs=dict(g.attrs),
     )
+
+
+# --------------------------------------------------------------------------- geometry and projections
+# Issue 4's per-scene caches, one HDF5 file each (layouts in weakseg.preprocess's docstring):
+# geometry = supervoxels, graph, PFH (+ FPFH); projections = point-pixel pairs.
+_GEOMETRY_ARRAYS = {"supervoxel": np.int32, "sv_size": np.int32, "sv_coord": np.float32, "sv_color": np.float32,
+                    "sv_normal": np.float32, "edges": np.int32, "edge_contacts": np.int32, "pfh": np.float32}
+_GEOMETRY_OPTIONAL = {"fpfh": np.float32}
+_PROJECTION_ARRAYS = {"point": np.int32, "frame": np.int16, "u": np.int16, "v": np.int16, "depth": np.float32}
+
+
+def _write_arrays(path, arrays, required, optional, attrs, kind):
+    missing = [k for k in required if k not in arrays]
+    extra = [k for k in arrays if k not in required and k not in optional]
+    if missing or extra:
+        raise WeaksegError(path, f"{kind}: missing {missing}, unexpected {extra}")
+    with atomic_path(path, ".h5") as tmp:
+        with h5py.File(tmp, "w") as f:
+            for name, a in arrays.items():
+                dtype = {**required, **optional}[name]
+                f.create_dataset(name, data=np.asarray(a, dtype=dtype), compression="gzip", compression_opts=1)
+            f.attrs["kind"] = kind
+            for k, v in (attrs or {}).items():
+                f.attrs[k] = v if isinstance(v, (str, int, float, np.integer, np.floating)) else json.dumps(v, sort_keys=True)
+
+
+def _read_arrays(path, required, optional, kind):
+    path = Path(path)
+    if not path.is_file():
+        raise WeaksegError(path, f"{kind} file not found")
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("kind") != kind:
+                raise WeaksegError(path, f"not a weakseg {kind} file")
+            missing = [k for k in required if k not in f]
+            if missing:
+                raise WeaksegError(path, f"{kind} file is missing {', '.join(missing)}")
+            out = {k: f[k][()].astype(t, copy=False) for k, t in {**required, **optional}.items() if k in f}
+            out["attrs"] = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    except OSError as err:
+        raise WeaksegError(path, f"not a readable HDF5 file ({err})") from None
+    return out
+
+
+def write_geometry(path, geometry, attrs=None):
+    """Write `weakseg.preprocess.geometry`'s arrays (+ attrs, e.g. scene_id and settings) atomically."""
+    _write_arrays(path, geometry, _GEOMETRY_ARRAYS, _GEOMETRY_OPTIONAL, attrs, "geometry")
+
+
+def read_geometry(path) -> dict:
+    """The arrays `write_geometry` wrote, plus `attrs` (dict); WeaksegError naming the file if broken."""
+    g = _read_arrays(path, _GEOMETRY_ARRAYS, _GEOMETRY_OPTIONAL, "geometry")
+    s, n = len(g["sv_size"]), len(g["supervoxel"])
+    ok = (g["supervoxel"].min(initial=0) >= 0 and g["supervoxel"].max(initial=-1) < s and g["pfh"].shape == (s, 125)
+          and all(g[k].shape == (s, 3) for k in ("sv_coord", "sv_color", "sv_normal"))
+          and g["edges"].ndim == 2 and g["edges"].shape[1] == 2 and len(g["edge_contacts"]) == len(g["edges"])
+          and (len(g["edges"]) == 0 or (g["edges"].min() >= 0 and g["edges"].max() < s))
+          and ("fpfh" not in g or g["fpfh"].shape == (n, 33)))
+    if not ok:
+        raise WeaksegError(path, "geometry arrays are inconsistent (supervoxel ids, edges or shapes)")
+    return g
+
+
+def write_projections(path, pairs, attrs=None):
+    """Write `weakseg.preprocess.projections`'s point-pixel pairs (+ attrs) atomically."""
+    _write_arrays(path, pairs, _PROJECTION_ARRAYS, {}, attrs, "projections")
+
+
+def read_projections(path) -> dict:
+    """The pairs `write_projections` wrote, plus `attrs`; WeaksegError naming the file if broken."""
+    p = _read_arrays(path, _PROJECTION_ARRAYS, {}, "projections")
+    if len({len(p[k]) for k in _PROJECTION_ARRAYS}) != 1:
+        raise WeaksegError(path, "projection arrays differ in length")
+    return p
