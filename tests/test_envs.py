@@ -95,7 +95,7 @@ def test_every_rule_with_a_command_has_a_conda_env():
         starts = [(m.start(), m[1]) for m in re.finditer(r"^rule (\w+):", text, re.M)] + [(len(text), None)]
         for (begin, name), (end, _) in zip(starts, starts[1:]):
             rules[name] = text[begin:end]
-    assert {"synth_scene", "stage1_train", "refine", "stage2_train", "predict", "evaluate", "summary"} <= set(rules)
+    assert {"scene", "stage1_train", "refine", "stage2_train", "predict", "evaluate", "summary"} <= set(rules)
     with_commands = {n: body for n, body in rules.items() if re.search(r"^\s+(shell|run|script):", body, re.M)}
     missing = sorted(n for n, body in with_commands.items() if not re.search(r"^\s+conda:", body, re.M))
     assert not missing, f"rules without conda: {missing}"

@@ -109,7 +109,7 @@ def reference(tmp_path_factory):
 
 def outputs(results):
     """Every output of the DAG present under its own name, and the `.tmp-*` names beside them."""
-    listed = sorted(p for pattern in ("scenes/*.h5", "weak/*/*.json", "*/stage*/model.pt", "*/*/*.zarr/synth_*",
+    listed = sorted(p for pattern in ("scenes/*.h5", "*/weak/*.json", "*/stage*/model.pt", "*/*/*.zarr/synth_*",
                                       "*/metrics/*.json", "summary.*") for p in results.glob(pattern)
                     if not p.name.startswith(".tmp-"))
     leftovers = sorted(results.rglob(".tmp-*"))

@@ -21,6 +21,8 @@ from weakseg.io import read_labels
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests/configs/tiny.yaml"
+# tiny trimmed to 2 + 1 scenes, scene-tag MPRM and the bound: keeps `make test` within 10 minutes
+SMALLEST = REPO / "tests/configs/faults.yaml"
 PROFILE = REPO / "workflow/profiles/slurm"
 CLUSTER = REPO / "scripts/slurm-test-cluster"
 FAIL_RULE, FAIL_SCENE = "refine", "synth_train_0001"
@@ -60,7 +62,7 @@ def snakemake(workdir, *args, path=None):
     """Start the tiny DAG in `workdir`; returns the process and its start time."""
     bindir = str(Path(sys.executable).parent)
     env = dict(os.environ, PATH=os.pathsep.join(p for p in (path, bindir, os.environ["PATH"]) if p))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(TINY), *args]
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(TINY), str(SMALLEST), *args]
     # cwd: the work directory, where no stray `default` profile directory can be picked up
     out = open(workdir / "snakemake.out", "w")
     return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, env=env, cwd=workdir), time.perf_counter()
@@ -138,14 +140,14 @@ def test_slurm_run_matches_local_run_and_retries_a_failed_job(cluster, tmp_path)
     assert ["Error in rule" in p.read_text() for p in fail_logs] == [True, False]
 
     # The same results as the local run.
-    a, b = local_dir / "results/tiny", slurm_dir / "results/tiny"
+    a, b = local_dir / "results/faults", slurm_dir / "results/faults"
     assert (b / "summary.csv").read_text() == (a / "summary.csv").read_text()
     metrics = sorted(p.relative_to(a) for p in a.glob("*/metrics/*.json"))
     assert len(metrics) == 6 and metrics == sorted(p.relative_to(b) for p in b.glob("*/metrics/*.json"))
     for m in metrics:
         assert json.loads((b / m).read_text()) == json.loads((a / m).read_text()), m
     stores = label_stores(a)
-    assert len(stores) == 4 + 4 + 6 + 6 and stores == label_stores(b)
+    assert len(stores) == 2 + 2 + 3 + 3 and stores == label_stores(b)
     for group in stores:
         x, y = read_labels(a / group), read_labels(b / group)
         np.testing.assert_array_equal(x.label, y.label, err_msg=str(group))

@@ -48,8 +48,6 @@ def test_dag_writes_every_stage_and_scores_it(run):
         scene = read_scene(run / f"scenes/{scene_id}.h5")
         weak = json.loads((run / f"mprm/weak/{scene_id}.json").read_text())
         assert weak["kind"] == "scene_tags" and weak["tags"] == sorted(set(scene.label[scene.label >= 0].tolist()))
-        balls = json.loads((run / f"mprm_subclouds/weak/{scene_id}.json").read_text())
-        assert balls["kind"] == "subcloud_tags" and balls["radius"] == 2.0 and balls["tags"] == weak["tags"]
         clicks = json.loads((run / f"clicks/weak/{scene_id}.json").read_text())
         assert len(clicks["points"]) == len(np.unique(scene.instance))
         clicked = read_labels(run / f"clicks/stage1/pseudo.zarr/{scene_id}").label[clicks["points"]]
@@ -60,7 +58,7 @@ def test_dag_writes_every_stage_and_scores_it(run):
         assert set(np.unique(stage1.label)) <= set(weak["tags"])  # only tagged classes
         assert stage1.attrs["method"] == "mprm" and len(stage1.attrs["class_names"]) == 20
         assert 0.7 < (refined.label >= 0).mean() < 0.9  # the confidence filter left 20 % unlabelled
-    for exp in ("mprm", "mprm_subclouds", "clicks", "fully_supervised"):
+    for exp in ("mprm", "clicks", "fully_supervised"):
         for scene_id in scenes:
             pred = read_labels(run / f"{exp}/stage2/pred.zarr/{scene_id}")
             assert (pred.label >= 0).all() and pred.label.max() < 20
@@ -75,10 +73,10 @@ def test_dag_writes_every_stage_and_scores_it(run):
 
     summary = (run / "summary.md").read_text()
     for row in ("| mprm | scene_tags | 0.25 | stage1 | train |", "| mprm | scene_tags | 0.25 | stage2 | val |",
-                "| mprm_subclouds | subcloud_tags |", "| clicks | clicks |",
+                "| clicks | clicks |",
                 "| fully_supervised | full | 22.30 | stage2 | val |"):
         assert row in summary
-    assert (run / "summary.csv").read_text().count("\n") == 15  # header + 3 x 4 + 2
+    assert (run / "summary.csv").read_text().count("\n") == 11  # header + 2 x 4 + 2
 
 
 @pytest.mark.slow
