@@ -171,7 +171,8 @@ def colors_uint8(values, path):
     values = np.asarray(values)
     bad = ~np.isfinite(values) | (values < 0) | (values > 255) if values.dtype.kind == "f" else (values < 0) | (values > 255)
     if bad.any():
-        raise WeaksegError(path, f"{int(bad.any(1).sum())} colour(s) outside 0..255, e.g. {values[bad.any(1)][0].tolist()}")
+        example = " ".join(f"{v:g}" for v in values[bad.any(1)][0])
+        raise WeaksegError(path, f"{int(bad.any(1).sum())} colour(s) outside 0..255, e.g. {example}")
     return np.round(values).astype(np.uint8) if values.dtype.kind == "f" else values.astype(np.uint8)
 
 

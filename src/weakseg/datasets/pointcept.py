@@ -75,7 +75,7 @@ class ScanNetPointcept:
         instance = arrays["instance"]
         if instance is not None:
             instance = np.maximum(integer_values(instance, folder / "instance.npy", "instance"), -1)
-        return make_scene(folder, scene_id=scene_id, dataset="scannet_pointcept", split=info["split"],
+        return make_scene(folder / "coord.npy", scene_id=scene_id, dataset="scannet_pointcept", split=info["split"],
                           class_names=SCANNET20, coord=arrays["coord"],
                           color=colors_uint8(arrays["color"], folder / "color.npy"),
                           normal=arrays["normal"], label=label, instance=instance)
