@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from plyfile import PlyData, PlyElement
 
 from tiny_sources import pointcept_scene, s3dis_root, scannet_root, write_ply
 from weakseg.datasets import DATASETS
@@ -60,6 +61,15 @@ def ply_unsafe_name(tmp):
 def ply_duplicate_ids(tmp):
     _points(tmp, "a/room.ply")
     return {"type": "ply_folder", "root": str(tmp / "scans")}, _points(tmp, "b/room.ply")
+
+
+def ply_quad_faces(tmp):
+    path = tmp / "scans" / "room.ply"
+    path.parent.mkdir()
+    vertex = np.zeros(4, [("x", "f4"), ("y", "f4"), ("z", "f4")])
+    face = np.array([([0, 1, 2, 3],)], [("vertex_indices", "i4", (4,))])
+    PlyData([PlyElement.describe(vertex, "vertex"), PlyElement.describe(face, "face")]).write(str(path))
+    return {"type": "ply_folder", "root": str(tmp / "scans")}, path
 
 
 def missing_root(tmp):
@@ -195,6 +205,7 @@ BAD_INPUTS = [
     ("ply_colour_out_of_range", committed_ply("ply_colour_out_of_range"), "colour(s) outside 0..255"),
     ("ply_missing_z", committed_ply("ply_missing_z"), "missing vertex property 'z'"),
     ("ply_empty_file", ply_empty_file, "empty file"),
+    ("ply_quad_faces", ply_quad_faces, "faces must all be triangles"),
     ("ply_unsafe_name", ply_unsafe_name, "not safe in a path or a shell command"),
     ("ply_duplicate_ids", ply_duplicate_ids, "duplicate scene id 'room'"),
     ("missing_root", missing_root, "directory not found"),

@@ -2,7 +2,7 @@
 
     <root>/**/<scene_id>.ply       found recursively; the file name (without .ply) is the scene id
 
-Vertex properties (binary or ASCII PLY; faces, if any, are used only for normals):
+Vertex properties (binary or ASCII PLY; faces, if any, must be triangles and only give normals):
 - `x y z`        required, metres, z up;
 - `red green blue` optional, integers 0..255 (missing: a neutral grey, 128 128 128);
 - `nx ny nz`     optional (missing: estimated with Open3D, or from the faces of a mesh);

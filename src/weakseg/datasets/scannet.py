@@ -88,7 +88,8 @@ class ScanNet:
         require_file(self.label_map, "label map (scannetv2-labels.combined.tsv)")
         listed = {}  # scene id -> (split, "file:line")
         for split, path in self.split_files.items():
-            require_file(path, "split file")
+            if not path.is_file():  # an empty one is fine: that split has no scenes
+                raise WeaksegError(path, "split file not found")
             for number, line in enumerate(path.read_text().splitlines(), 1):
                 scene_id, where = line.strip(), f"{path}:{number}"
                 if not scene_id:
