@@ -107,7 +107,8 @@ class ScanNet:
             sources = [require_file(files["mesh"], "mesh PLY"), require_file(files["labels"], "labels file"),
                        *(files[k] for k in ("segs", "aggregation") if files[k].is_file()), self.label_map]
             if self.frames and (self.frames_root / scene_id / "pose").is_dir():
-                sources += [self.frames_root / scene_id / d for d in ("color", "depth", "pose", "intrinsic")]
+                sources += [d for d in (self.frames_root / scene_id / n for n in ("color", "depth", "pose", "intrinsic"))
+                            if d.is_dir()]
             add_scene(scenes, scene_id, scene_dir, split, True, sources)
         if not scenes:
             raise WeaksegError(self.root / "scans", "no scene of the split files "
