@@ -83,6 +83,13 @@ def require_file(path, what="file"):
     return path
 
 
+def read_text(path):
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise WeaksegError(path, f"not a UTF-8 text file ({err})") from None
+
+
 def unknown_scene(scene_id, root):
     return WeaksegError(root, f"no scene {scene_id!r} in this dataset")
 
@@ -165,7 +172,7 @@ def load_npy(path, required=True):
         return None
     try:
         return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
+    except Exception as err:  # a damaged header fails in many ways (ValueError, SyntaxError, TokenError...)
         raise WeaksegError(path, f"not a readable .npy file ({err})") from None
 
 

@@ -45,8 +45,8 @@ import numpy as np
 from ..classes import NYU40_TO_SCANNET20, SCANNET20
 from ..errors import WeaksegError
 from . import DATASETS
-from ._common import (CONFIG, add_scene, check_scene_id, colors_uint8, columns, make_scene, read_ply, require_file,
-                      require_properties, root_dir, setting_path, unknown_scene)
+from ._common import (CONFIG, add_scene, check_scene_id, colors_uint8, columns, make_scene, read_ply, read_text,
+                      require_file, require_properties, root_dir, setting_path, unknown_scene)
 
 # NYU40 id (0..40, 0 = unannotated) -> ScanNet20 class id or -1.
 _NYU40_LOOKUP = np.full(41, -1, np.int16)
@@ -90,7 +90,7 @@ class ScanNet:
         for split, path in self.split_files.items():
             if not path.is_file():  # an empty one is fine: that split has no scenes
                 raise WeaksegError(path, "split file not found")
-            for number, line in enumerate(path.read_text().splitlines(), 1):
+            for number, line in enumerate(read_text(path).splitlines(), 1):
                 scene_id, where = line.strip(), f"{path}:{number}"
                 if not scene_id:
                     continue
@@ -191,22 +191,21 @@ class ScanNet:
         """raw_category -> ScanNet20 class id (or -1), from the tsv; read once per reader."""
         if self._raw_to_class is None:
             path = require_file(self.label_map, "label map")
-            with open(path, newline="", encoding="utf-8") as f:
-                rows = csv.reader(f, delimiter="\t")
-                header = next(rows, [])
-                if "raw_category" not in header or "nyu40id" not in header:
-                    raise WeaksegError(f"{path}:1", "malformed label map: the header lacks 'raw_category' or 'nyu40id'")
-                raw, nyu = header.index("raw_category"), header.index("nyu40id")
-                mapping = {}
-                for row in rows:
-                    if not row:
-                        continue
-                    try:
-                        nyu40 = int(row[nyu])
-                        mapping[row[raw]] = int(_NYU40_LOOKUP[nyu40]) if 0 <= nyu40 <= 40 else -1
-                    except (IndexError, ValueError):
-                        raise WeaksegError(f"{path}:{rows.line_num}", "malformed label map row: "
-                                           "no raw_category or no integer nyu40id") from None
+            rows = csv.reader(read_text(path).splitlines(), delimiter="\t")
+            header = next(rows, [])
+            if "raw_category" not in header or "nyu40id" not in header:
+                raise WeaksegError(f"{path}:1", "malformed label map: the header lacks 'raw_category' or 'nyu40id'")
+            raw, nyu = header.index("raw_category"), header.index("nyu40id")
+            mapping = {}
+            for row in rows:
+                if not row:
+                    continue
+                try:
+                    nyu40 = int(row[nyu])
+                    mapping[row[raw]] = int(_NYU40_LOOKUP[nyu40]) if 0 <= nyu40 <= 40 else -1
+                except (IndexError, ValueError):
+                    raise WeaksegError(f"{path}:{rows.line_num}", "malformed label map row: "
+                                       "no raw_category or no integer nyu40id") from None
             self._raw_to_class = mapping
         return self._raw_to_class
 
