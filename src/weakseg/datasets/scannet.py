@@ -19,7 +19,8 @@ official benchmark evaluates against, and it exists even where segs/aggregation 
 Instances come from the aggregation: every segment group whose raw category maps (through the
 tsv) to one of the 20 classes is one instance, id = the group's `id`; other points are -1. A
 scene without segs.json or aggregation.json still loads, with instance -1 (and, without segs.json,
-no mesh segments). Normals are the mesh's area-weighted vertex normals (Open3D).
+no mesh segments). Normals are the mesh's area-weighted vertex normals (Open3D). Coordinates are
+the mesh's own: the axis alignment in `<scene>.txt` is not applied.
 
 Only scenes listed in a split file *and* present under `scans/` are listed, so a download of a
 few scenes works with the official split files; a listed scene folder without its mesh or labels
