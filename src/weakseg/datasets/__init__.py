@@ -2,6 +2,7 @@
 
 A dataset type is a class registered with `@DATASETS.register(name)` in its own module and
 declared below, built from config.yaml's `dataset:` section (a dict), with:
+- `label_set`, the class table its labels use;
 - `scenes() -> {scene_id: {"split": "train"|"val", "labelled": bool, "sources": [paths]}}`;
   no point is read here, and a bad source (missing folder, duplicate or unsafe scene ids) is a
   WeaksegError;
@@ -15,3 +16,7 @@ from ..registry import Registry
 
 DATASETS = Registry("dataset type")
 DATASETS.declare("synthetic", "weakseg.datasets.synthetic_plan")
+DATASETS.declare("scannet", "weakseg.datasets.scannet")
+DATASETS.declare("scannet_pointcept", "weakseg.datasets.pointcept")
+DATASETS.declare("s3dis", "weakseg.datasets.s3dis")
+DATASETS.declare("ply_folder", "weakseg.datasets.ply_folder")
