@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from weakseg.errors import WeaksegError
-from weakseg.io import Frames, atomic_path, has_frames, read_labels, read_scene, write_labels, write_scene
+from weakseg.io import Frames, atomic_path, read_labels, read_scene, write_labels, write_scene
 from conftest import make_scene
 
 
@@ -25,7 +25,6 @@ def test_scene_round_trip_keeps_arrays_attributes_and_frames(tmp_path, rng):
         np.testing.assert_array_equal(getattr(back.frames, name), getattr(scene.frames, name))
     np.testing.assert_array_equal(back.segment, scene.segment)
     assert read_scene(tmp_path / "room_1.h5").frames is None  # frames only when asked
-    assert has_frames(tmp_path / "room_1.h5")
 
 
 def test_missing_and_corrupt_scene_files_name_the_file(tmp_path):

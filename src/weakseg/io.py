@@ -175,12 +175,6 @@ def write_scene(path, scene: Scene):
                     g.create_dataset(name, data=getattr(fr, name).astype(np.float32))
 
 
-def has_frames(path):
-    """Whether a scene file carries RGB-D frames (without reading them)."""
-    with h5py.File(path, "r") as f:
-        return "frames" in f
-
-
 def read_scene(path, frames=False) -> Scene:
     """The one scene reader. `frames=False` skips the (large) RGB-D frames."""
     path = Path(path)

@@ -117,8 +117,6 @@ def point_fraction(scene, seed, fraction=None, points=None):
 
 
 SIMULATORS = {"scene_tags": scene_tags, "subcloud_tags": subcloud_tags, "clicks": clicks, "point_fraction": point_fraction}
-# Kinds whose records carry per-point labels (`points`, `labels`).
-POINT_KINDS = frozenset({"clicks", "point_fraction"})
 
 
 def simulate(scene, kind, seed=0, **options):

@@ -28,6 +28,7 @@ labels (`scene_tags()`).
 from __future__ import annotations
 
 import csv
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -52,14 +53,9 @@ class PlyFolder:
         self.tags_csv = Path(settings["tags_csv"]) if settings.get("tags_csv") else None
         if self.tags_csv is not None and not self.tags_csv.is_file():
             raise WeaksegError(self.tags_csv, "tags CSV not found")
-        self._scenes = None
 
+    @functools.cache  # listed once per reader: load() looks scenes up again
     def scenes(self):
-        if self._scenes is None:
-            self._scenes = self._list()
-        return self._scenes
-
-    def _list(self):
         scenes = {}
         files = sorted(p for p in self.root.rglob("*") if p.suffix.lower() == ".ply" and p.is_file())
         if not files:
@@ -108,7 +104,7 @@ class PlyFolder:
     def load(self, scene_id):
         if scene_id not in self.scenes():
             raise unknown_scene(scene_id, self.root)
-        path = Path(self._scenes[scene_id]["sources"][0])
+        path = Path(self.scenes()[scene_id]["sources"][0])
         vertex, faces = read_ply(path)
         names = vertex.dtype.names
         require_properties(vertex, ("x", "y", "z"), path)
@@ -126,6 +122,6 @@ class PlyFolder:
             label = check_labels(integer_values(vertex["label"], path, "label"), len(self.class_names), path)
         if "instance" in names:
             instance = np.maximum(integer_values(vertex["instance"], path, "instance"), -1)
-        return make_scene(path, scene_id=scene_id, dataset="ply_folder", split=self._scenes[scene_id]["split"],
+        return make_scene(path, scene_id=scene_id, dataset="ply_folder", split=self.scenes()[scene_id]["split"],
                           class_names=self.class_names, coord=columns(vertex, ("x", "y", "z"), np.float64),
                           color=color, normal=normal, label=label, instance=instance, faces=faces)

@@ -13,6 +13,7 @@ ids, only for the flat layout: those are "val", the rest "train").
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -33,14 +34,9 @@ class ScanNetPointcept:
     def __init__(self, settings):
         self.root = root_dir(settings, "scannet_pointcept")
         self.val = id_list(settings, "val")
-        self._scenes = None
 
+    @functools.cache  # listed once per reader: load() looks scenes up again
     def scenes(self):
-        if self._scenes is None:
-            self._scenes = self._list()
-        return self._scenes
-
-    def _list(self):
         split_dirs = [(self.root / s, s) for s in ("train", "val") if (self.root / s).is_dir()]
         if split_dirs and self.val:
             raise WeaksegError(self.root, "has train/ and val/ folders, so dataset.val in config.yaml must be left out")
@@ -60,7 +56,7 @@ class ScanNetPointcept:
     def load(self, scene_id):
         if scene_id not in self.scenes():
             raise unknown_scene(scene_id, self.root)
-        info = self._scenes[scene_id]
+        info = self.scenes()[scene_id]
         folder = Path(info["sources"][0]).parent
         arrays = {name: load_npy(folder / f"{name}.npy", required=name in ("coord", "color")) for name in _FILES}
         n = len(arrays["coord"])

@@ -19,6 +19,7 @@ So "nan" or "inf" are refused too (their letters go, leaving a line one number s
 
 from __future__ import annotations
 
+import functools
 import io as _io
 import re
 import warnings
@@ -77,14 +78,9 @@ class S3DIS:
         self.val_areas = settings.get("val_areas", [5])
         if not isinstance(self.val_areas, (list, tuple)) or not all(isinstance(a, int) for a in self.val_areas):
             raise WeaksegError(CONFIG, f"dataset.val_areas must be a list of area numbers, got {self.val_areas!r}")
-        self._scenes = None
 
+    @functools.cache  # listed once per reader: load() looks scenes up again
     def scenes(self):
-        if self._scenes is None:
-            self._scenes = self._list()
-        return self._scenes
-
-    def _list(self):
         scenes = {}
         areas = sorted((d for d in self.root.iterdir() if d.is_dir() and _AREA.match(d.name)), key=lambda d: int(d.name[5:]))
         if not areas:
@@ -116,7 +112,7 @@ class S3DIS:
     def load(self, scene_id):
         if scene_id not in self.scenes():
             raise unknown_scene(scene_id, self.root)
-        info = self._scenes[scene_id]
+        info = self.scenes()[scene_id]
         coords, colors, labels, instances = [], [], [], []
         for instance, source in enumerate(info["sources"]):
             path = Path(source)

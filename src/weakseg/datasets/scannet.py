@@ -39,6 +39,7 @@ Settings (`dataset:` in config.yaml), paths relative to the current directory:
 from __future__ import annotations
 
 import csv
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -76,16 +77,11 @@ class ScanNet:
         for key, value, least in (("frame_stride", self.frame_stride, 1), ("max_frames", self.max_frames, 1)):
             if value is not None and (not isinstance(value, int) or value < least):
                 raise WeaksegError(CONFIG, f"dataset.{key} must be a whole number >= {least}, got {value!r}")
-        self._scenes = None
         self._raw_to_class = None
 
     # ------------------------------------------------------------------ listing
+    @functools.cache  # listed once per reader: load() looks scenes up again
     def scenes(self):
-        if self._scenes is None:
-            self._scenes = self._list()
-        return self._scenes
-
-    def _list(self):
         require_file(self.label_map, "label map (scannetv2-labels.combined.tsv)")
         listed = {}  # scene id -> (split, "file:line")
         for split, path in self.split_files.items():
@@ -133,7 +129,7 @@ class ScanNet:
         frames = None
         if self.frames and (self.frames_root / scene_id / "pose").is_dir():
             frames = self._frames(self.frames_root / scene_id)
-        return make_scene(files["mesh"], scene_id=scene_id, dataset="scannet", split=self._scenes[scene_id]["split"],
+        return make_scene(files["mesh"], scene_id=scene_id, dataset="scannet", split=self.scenes()[scene_id]["split"],
                           class_names=SCANNET20, coord=columns(vertex, ("x", "y", "z"), np.float64),
                           color=colors_uint8(columns(vertex, ("red", "green", "blue"), np.float64), files["mesh"]),
                           label=label, instance=instance, segment=segment, frames=frames, faces=faces)
