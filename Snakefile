@@ -4,13 +4,17 @@ import os
 import shlex
 import sys
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
-configfile: os.path.join(workflow.basedir, "config.yaml")
+# config.yaml, unless config files are given: `--configfile a.yaml b.yaml` merges them in order,
+# so an overlay of the default lists config.yaml first, and a config for another dataset type
+# (whose `dataset:` keys differ) stands alone.
+if not workflow.overwrite_configfiles:
 
-validate(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"))
+    configfile: os.path.join(workflow.basedir, "config.yaml")
+
 
 # Jobs run `python -m weakseg` from this checkout: the `python` on PATH (the activated
 # environment, or the rule's conda env under --use-conda) with this checkout's src/ first.

@@ -107,7 +107,7 @@ def test_every_rule_with_a_command_has_a_conda_env():
 def run(workdir, *args, timeout=600):
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-           "--configfile", str(TINY), *args]
+           "--configfile", str(REPO / "config.yaml"), str(TINY), *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir, timeout=timeout)
 
 

@@ -24,7 +24,7 @@ import pytest
 from weakseg.io import read_labels, read_scene
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = [REPO / "tests/configs/tiny.yaml", REPO / "tests/configs/faults.yaml"]
+CONFIGS = [REPO / "config.yaml", REPO / "tests/configs/tiny.yaml", REPO / "tests/configs/faults.yaml"]
 R = "results/faults"
 
 pytestmark = pytest.mark.slow

@@ -62,7 +62,7 @@ def snakemake(workdir, *args, path=None):
     """Start the tiny DAG in `workdir`; returns the process and its start time."""
     bindir = str(Path(sys.executable).parent)
     env = dict(os.environ, PATH=os.pathsep.join(p for p in (path, bindir, os.environ["PATH"]) if p))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(TINY), str(SMALLEST), *args]
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(REPO / "config.yaml"), str(TINY), str(SMALLEST), *args]
     # cwd: the work directory, where no stray `default` profile directory can be picked up
     out = open(workdir / "snakemake.out", "w")
     return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, env=env, cwd=workdir), time.perf_counter()

@@ -1,9 +1,9 @@
-"""What a validated config.yaml asks for, checked against the dataset before anything runs.
+"""What config.yaml asks for, checked before anything runs.
 
-The JSON schema (workflow/schemas/config.schema.yaml) checks each value; this module checks what
-the schema cannot: that each method accepts its experiment's weak-label kind, that the weak labels
-can be made (simulated from ground truth, or the user's tags), and which splits can be scored.
-Pure Python, imported by the Snakefile at parse time.
+`validate` checks each value against the JSON schema (workflow/schemas/config.schema.yaml);
+`check` checks what the schema cannot: that each method accepts its experiment's weak-label kind,
+that the weak labels can be made (simulated from ground truth, or the user's tags), and which
+splits can be scored. Pure Python, imported by the Snakefile at parse time.
 """
 
 from __future__ import annotations
@@ -13,6 +13,23 @@ from .methods import METHODS
 from .weak import SIMULATORS
 
 FULL = "full"  # supervision by the ground truth itself: the upper bound
+
+
+def validate(config, schema_path, where="config.yaml"):
+    """Raise WeaksegError naming the first problem (the most relevant one, by jsonschema's
+    best_match) with its place in the config, e.g. `stage2.epochs: -3 is less than the minimum of 1`."""
+    import jsonschema
+    import yaml
+
+    with open(schema_path) as f:
+        schema = yaml.safe_load(f)
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    # A wrong value inside an allOf also leaves its keys "unevaluated": report the value, not that.
+    errors = [e for e in errors if e.validator != "unevaluatedProperties"] or errors
+    if errors:
+        error = jsonschema.exceptions.best_match(errors)
+        at = ".".join(map(str, error.absolute_path)) or "top level"
+        raise WeaksegError(where, f"{at}: {error.message}")
 
 
 def supervision(experiment):

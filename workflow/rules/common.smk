@@ -2,29 +2,31 @@
 import json
 
 from weakseg.classes import class_names
-from weakseg.config import FULL, check, enabled_experiments, supervision
+from weakseg.config import FULL, check, enabled_experiments, supervision, validate
 from weakseg.datasets import DATASETS
 from weakseg.errors import WeaksegError
 
-DATASET = config["dataset"]
-R = f"results/{DATASET['name']}"
 ENV = "../../envs/weakseg.yaml"
-EXPERIMENTS = enabled_experiments(config)
+CONFIG_FILES = " + ".join(map(str, workflow.overwrite_configfiles)) or "config.yaml"
 # Training jobs take half the cores, so that two of them (stage one and the fully supervised
 # bound) train side by side; on 2 CPU cores two 1-thread jobs beat two 2-thread jobs in turn.
 TRAIN_THREADS = max(1, workflow.cores // 2)
 
 try:
+    validate(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"), CONFIG_FILES)
+    DATASET = config["dataset"]
+    EXPERIMENTS = enabled_experiments(config)
     SOURCE = DATASETS.get(DATASET["type"])(DATASET)
     SCENE_INFO = SOURCE.scenes()
     USER_TAGS = SOURCE.scene_tags() if hasattr(SOURCE, "scene_tags") else None
-    EVALUATED_SPLITS = check(config, SCENE_INFO, USER_TAGS)
+    EVALUATED_SPLITS = check(config, SCENE_INFO, USER_TAGS, CONFIG_FILES)
 except WeaksegError as err:  # a bad dataset or config: one line, no traceback, nothing run
     print(f"weakseg: error: {err}", file=sys.stderr)
     sys.exit(1)
 
+R = f"results/{DATASET['name']}"
 SCENES = {split: sorted(s for s, info in SCENE_INFO.items() if info["split"] == split) for split in ("train", "val")}
-CLASSES = json.dumps(list(class_names(DATASET["label_set"])))
+CLASSES = json.dumps(list(class_names(SOURCE.label_set)))
 # What a scene's own job depends on (not the settings that only list scenes: adding scenes
 # reruns none of the existing ones).
 SCENE_SETTINGS = {k: v for k, v in DATASET.items() if k not in getattr(SOURCE, "listing_keys", ())}

@@ -53,6 +53,7 @@ class SyntheticDataset:
     # Settings that only decide which scenes exist: a scene's own job does not depend on them,
     # so adding scenes reruns nothing that exists.
     listing_keys = ("num_train", "num_val")
+    label_set = "scannet20"
 
     def __init__(self, settings):
         self.settings = settings
