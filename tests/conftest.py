@@ -1,3 +1,8 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -41,3 +46,30 @@ def box_surface(lo, hi, step, rng):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+# --------------------------------------------------------------------------- one shared DAG run
+REPO = Path(__file__).resolve().parents[1]
+# tests/configs/faults.yaml: the tiny config trimmed to 2 + 1 scenes, scene-tag MPRM and the bound
+FAULTS_CONFIGS = (REPO / "config.yaml", REPO / "tests/configs/tiny.yaml", REPO / "tests/configs/faults.yaml")
+
+
+def snakemake_command(workdir, *args, configs=FAULTS_CONFIGS):
+    return [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+            "--configfile", *map(str, configs), *args]
+
+
+def job_environment(path=None):
+    """The jobs run `python` from PATH: this interpreter's, after `path` if given."""
+    return dict(os.environ, PATH=os.pathsep.join(p for p in (path, str(Path(sys.executable).parent), os.environ["PATH"]) if p))
+
+
+@pytest.fixture(scope="session")
+def faults_reference(tmp_path_factory):
+    """One uninterrupted local run of the faults config, from nothing: the reference that the
+    killed-and-resumed run, the SLURM run and a second run from scratch must equal."""
+    workdir = tmp_path_factory.mktemp("faults-reference")
+    result = subprocess.run(snakemake_command(workdir, "--cores", "2"), capture_output=True, text=True,
+                            env=job_environment(), cwd=workdir, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir / "results/faults"

@@ -14,29 +14,26 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import REPO, job_environment, snakemake_command
 from weakseg.io import read_labels, read_scene
 
-REPO = Path(__file__).resolve().parents[1]
-CONFIGS = [REPO / "config.yaml", REPO / "tests/configs/tiny.yaml", REPO / "tests/configs/faults.yaml"]
 R = "results/faults"
 
 pytestmark = pytest.mark.slow
 
 
 def command(workdir, *args):
-    return [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2",
-            "--configfile", *map(str, CONFIGS), *args]
+    return snakemake_command(workdir, "--cores", "2", *args)
 
 
 def environment():
-    return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    return job_environment()
 
 
 def snakemake(workdir, *args):
@@ -100,11 +97,9 @@ MOMENTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("uninterrupted")
-    snakemake(workdir)
-    return workdir / R
+@pytest.fixture
+def reference(faults_reference):
+    return faults_reference
 
 
 def outputs(results):

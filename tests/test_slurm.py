@@ -1,5 +1,6 @@
 """The DAG through a real SLURM: a single-node cluster on this machine (scripts/slurm-test-cluster),
-the workflow profile workflow/profiles/slurm, the tiny config. The results must equal a local run's,
+the workflow profile workflow/profiles/slurm, the faults config (tiny trimmed to 2 + 1 scenes). The
+results must equal those of the local reference run (conftest.faults_reference),
 and a job that fails on its first attempt must be resubmitted (the profile's `retries`).
 
 Skipped, with the reason, where the cluster cannot be started (not root, Debian's slurmctld, slurmd,
@@ -12,17 +13,13 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import REPO, job_environment, snakemake_command
 from weakseg.io import read_labels
 
-REPO = Path(__file__).resolve().parents[1]
-TINY = REPO / "tests/configs/tiny.yaml"
-# tiny trimmed to 2 + 1 scenes, scene-tag MPRM and the bound: keeps `make test` within 10 minutes
-SMALLEST = REPO / "tests/configs/faults.yaml"
 PROFILE = REPO / "workflow/profiles/slurm"
 CLUSTER = REPO / "scripts/slurm-test-cluster"
 FAIL_RULE, FAIL_SCENE = "refine", "synth_train_0001"
@@ -59,32 +56,12 @@ def cluster(tmp_path_factory):
 
 
 def snakemake(workdir, *args, path=None):
-    """Start the tiny DAG in `workdir`; returns the process and its start time."""
-    bindir = str(Path(sys.executable).parent)
-    env = dict(os.environ, PATH=os.pathsep.join(p for p in (path, bindir, os.environ["PATH"]) if p))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(REPO / "config.yaml"), str(TINY), str(SMALLEST), *args]
-    # cwd: the work directory, where no stray `default` profile directory can be picked up
-    out = open(workdir / "snakemake.out", "w")
-    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, env=env, cwd=workdir), time.perf_counter()
-
-
-def finish(*started, timeout=900):
-    """Wait for every process; returns (returncode, wall seconds) for each."""
-    done = {}
-    deadline = time.perf_counter() + timeout
-    try:
-        while len(done) < len(started) and time.perf_counter() < deadline:
-            for i, (proc, t0) in enumerate(started):
-                if i not in done and proc.poll() is not None:
-                    done[i] = (proc.returncode, time.perf_counter() - t0)
-            time.sleep(0.2)
-    finally:
-        for proc, _ in started:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    assert len(done) == len(started), f"a run took more than {timeout} s"
-    return [done[i] for i in range(len(started))]
+    """Run the faults config's DAG in `workdir` (cwd too: no stray `default` profile directory
+    can be picked up there); returns (returncode, wall seconds, output)."""
+    t0 = time.perf_counter()
+    result = subprocess.run(snakemake_command(workdir, *args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=job_environment(path), cwd=workdir, timeout=900)
+    return result.returncode, time.perf_counter() - t0, result.stdout
 
 
 def failing_python(tmp_path):
@@ -107,26 +84,16 @@ def label_stores(results):
     return sorted(p.relative_to(results) for p in results.glob("*/*/*.zarr/synth_*"))
 
 
-def test_slurm_run_matches_local_run_and_retries_a_failed_job(cluster, tmp_path):
-    local_dir, slurm_dir = tmp_path / "local", tmp_path / "slurm"
-    local_dir.mkdir()
+def test_slurm_run_matches_local_run_and_retries_a_failed_job(cluster, faults_reference, tmp_path):
+    slurm_dir = tmp_path / "slurm"
     slurm_dir.mkdir()
-
-    # The local reference runs beside the SLURM run (the SLURM run mostly waits for status
-    # checks), so the two wall times printed below are not a speed comparison: README.md has
-    # sequential figures.
-    local = snakemake(local_dir, "--cores", "2")
     bindir, marker = failing_python(tmp_path)
     # The profile as users run it. Overridden for this 2-core machine: the training rules' threads
     # (1, as `--cores 2` gives them locally, so that the results can be compared bit for bit), and
     # the status-check interval (the profile's 10 s would dominate a DAG of seconds-long jobs).
-    slurm = snakemake(slurm_dir, "--profile", str(PROFILE),
-                      "--set-threads", "stage1_train=1", "stage2_train=1", "predict=1",
-                      "--slurm-init-seconds-before-status-checks", "2", path=str(bindir))
-    (local_rc, local_s), (slurm_rc, slurm_s) = finish(local, slurm)
-    print(f"\ntiny config, side by side: local run {local_s:.1f} s, SLURM run {slurm_s:.1f} s")
-    log = (slurm_dir / "snakemake.out").read_text()
-    assert local_rc == 0, (local_dir / "snakemake.out").read_text()[-3000:]
+    slurm_rc, slurm_s, log = snakemake(slurm_dir, "--profile", str(PROFILE),
+                                       "--set-threads", "stage1_train=1", "stage2_train=1", "predict=1", path=str(bindir))
+    print(f"\nfaults config through SLURM: {slurm_s:.1f} s")
     assert slurm_rc == 0, log[-5000:]
 
     # Every job went through SLURM, and the injected failure was resubmitted.
@@ -140,7 +107,7 @@ def test_slurm_run_matches_local_run_and_retries_a_failed_job(cluster, tmp_path)
     assert ["Error in rule" in p.read_text() for p in fail_logs] == [True, False]
 
     # The same results as the local run.
-    a, b = local_dir / "results/faults", slurm_dir / "results/faults"
+    a, b = faults_reference, slurm_dir / "results/faults"
     assert (b / "summary.csv").read_text() == (a / "summary.csv").read_text()
     metrics = sorted(p.relative_to(a) for p in a.glob("*/metrics/*.json"))
     assert len(metrics) == 6 and metrics == sorted(p.relative_to(b) for p in b.glob("*/metrics/*.json"))

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
+from conftest import job_environment, snakemake_command
 from weakseg.io import read_labels, read_scene
 
 REPO = Path(__file__).resolve().parents[1]
@@ -125,13 +126,16 @@ def test_a_config_file_given_alone_replaces_config_yaml(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_runs_from_scratch_give_identical_labels_and_metrics(run, tmp_path):
-    result = snakemake(tmp_path)
+def test_two_runs_from_scratch_give_identical_labels_and_metrics(faults_reference, tmp_path):
+    result = subprocess.run(snakemake_command(tmp_path, "--cores", "2"), capture_output=True, text=True,
+                            env=job_environment(), cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    again = tmp_path / "results/tiny"
-    assert (again / "summary.csv").read_text() == (run / "summary.csv").read_text()
-    for group in sorted((run / "mprm/refined/pseudo.zarr").glob("synth_*")):
-        first, second = read_labels(group), read_labels(again / "mprm/refined/pseudo.zarr" / group.name)
+    again = tmp_path / "results/faults"
+    assert (again / "summary.csv").read_text() == (faults_reference / "summary.csv").read_text()
+    groups = sorted(p.relative_to(faults_reference) for p in faults_reference.glob("*/*/*.zarr/synth_*"))
+    assert len(groups) == 10 and groups == sorted(p.relative_to(again) for p in again.glob("*/*/*.zarr/synth_*"))
+    for group in groups:
+        first, second = read_labels(faults_reference / group), read_labels(again / group)
         np.testing.assert_array_equal(first.label, second.label)
         np.testing.assert_array_equal(first.prob, second.prob)
 
