@@ -122,6 +122,22 @@ def _label_attrs(a, scene, method):
             "config_hash": settings_hash(a.settings), "scene_id": scene.scene_id}
 
 
+def cmd_geometry(a):
+    from .io import read_scene, write_geometry
+    from .preprocess import geometry
+
+    scene = read_scene(a.scene)
+    write_geometry(a.out, geometry(scene, a.settings), attrs={"scene_id": scene.scene_id, "settings": a.settings})
+
+
+def cmd_projections(a):
+    from .io import read_scene, write_projections
+    from .preprocess import projections
+
+    scene = read_scene(a.scene, frames=True)
+    write_projections(a.out, projections(scene, a.settings), attrs={"scene_id": scene.scene_id, "settings": a.settings})
+
+
 def cmd_refine(a):
     from .io import read_json, read_labels, read_scene, write_labels
     from .refine import REFINERS
@@ -238,6 +254,14 @@ def build_parser():
     s.add_argument("--model", required=True)
     s.add_argument("--scene", required=True)
     s.add_argument("--weak", required=True)
+
+    s = step("geometry", cmd_geometry, "one scene's supervoxels, supervoxel graph and PFH (HDF5)")
+    s.add_argument("--settings", type=_settings, required=True, help="the config's preprocess.geometry section")
+    s.add_argument("--scene", required=True)
+
+    s = step("projections", cmd_projections, "one scene's point-pixel pairs in its RGB-D frames (HDF5)")
+    s.add_argument("--settings", type=_settings, required=True, help="the config's preprocess.projections section")
+    s.add_argument("--scene", required=True)
 
     s = step("refine", cmd_refine, "refine one scene's pseudo labels")
     s.add_argument("--settings", type=_settings, required=True)
