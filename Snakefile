@@ -27,6 +27,7 @@ shell.prefix(f"set -euo pipefail; export PYTHONPATH={_src}${{{{PYTHONPATH:+:$PYT
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/stage1.smk"
 include: "workflow/rules/refine.smk"
 include: "workflow/rules/stage2.smk"

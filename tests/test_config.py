@@ -41,6 +41,7 @@ def test_without_ground_truth_only_the_users_tags_can_supervise_and_nothing_is_s
     ({"m": {"supervision": "subcloud_tags", "stage1": STAGE1}}, {"a": [0], "b": [0]}, "'subcloud_tags' is simulated from ground truth"),
     ({"m": {"supervision": "scene_tags", "stage1": STAGE1}}, {"a": [0]}, "scene 'b' has neither ground truth nor tags"),
     ({"m": {"supervision": "scene_tags", "stage1": STAGE1, "enabled": False}}, None, "every experiment is disabled"),
+    ({"m": {"supervision": "scene_tags", "stage1": STAGE1, "refiners": [{"name": "crf"}]}}, None, "unknown refiner 'crf'; known: confidence_filter"),
 ])
 def test_configs_that_cannot_run_are_refused_naming_the_experiment(experiments, user_tags, problem):
     with pytest.raises(WeaksegError) as err:

@@ -1,11 +1,16 @@
 """Issue 4: supervoxels, graph, PFH and projections on hand-built scenes with known answers."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 
 from conftest import box_surface, make_scene
 from weakseg import io
 from weakseg import preprocess as P
+from weakseg.cli import main
 from weakseg.errors import WeaksegError
 from weakseg.preprocess import pfh, quality, supervoxels
 
@@ -22,6 +27,7 @@ def two_boxes(rng):
     return make_scene(coord, label, color=color, normal=np.concatenate([na, nb]))
 
 
+REPO = Path(__file__).resolve().parents[1]
 GEO = {"voxel_size": 0.05, "seed_resolution": 0.3}
 
 
@@ -162,10 +168,57 @@ def test_geometry_readers_name_the_file(tmp_path):
 
 
 def test_unknown_settings_are_refused(rng):
-    with pytest.raises(WeaksegError, match="voxel"):
+    with pytest.raises(WeaksegError, match="preprocess.geometry: unknown key.s. voxels"):
         P.geometry(two_boxes(rng), {"voxels": 0.1})
-    with pytest.raises(WeaksegError, match="method"):
+    with pytest.raises(WeaksegError, match="preprocess.projections: unknown key.s. depth"):
+        P.projections(two_boxes(rng), {"depth": 0.1})
+    with pytest.raises(WeaksegError, match="unknown 'slic'"):
         P.geometry(two_boxes(rng), {"method": "slic"})
+
+
+def test_config_yaml_holds_the_defaults_and_its_schema_the_methods():
+    """config.yaml's `preprocess:` is the library's defaults; the schema checks its values."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    assert config["preprocess"] == P.DEFAULTS
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]["preprocess"]["properties"]
+    assert schema["geometry"]["properties"]["method"]["enum"] == list(P.SUPERVOXEL_METHODS)
+    for block, defaults in P.DEFAULTS.items():
+        assert sorted(schema[block]["properties"]) == sorted(defaults)
+
+
+# --------------------------------------------------------------------------- the CLI steps
+def test_geometry_step_writes_the_arrays(rng, tmp_path):
+    scene = two_boxes(rng)
+    io.write_scene(tmp_path / "s0.h5", scene)
+    assert main(["geometry", "--settings", json.dumps(GEO), "--scene", str(tmp_path / "s0.h5"), "--out", str(tmp_path / "g/s0.h5")]) == 0
+    g = io.read_geometry(tmp_path / "g/s0.h5")
+    expected = P.geometry(scene, GEO)
+    assert sorted(k for k in g if k != "attrs") == sorted(expected)
+    assert all(np.array_equal(g[k], expected[k]) for k in expected)
+    assert g["attrs"]["scene_id"] == "s0" and json.loads(g["attrs"]["settings"]) == GEO
+    assert [p.name for p in (tmp_path / "g").iterdir()] == ["s0.h5"]  # no temporary left
+
+
+def test_projections_step_writes_the_pairs_of_a_scene_with_frames(tmp_path):
+    from weakseg.datasets.synthetic import generate_scene
+    scene = generate_scene("p0", "bedroom", "train", 3, num_frames=2, width=40, height=30)
+    io.write_scene(tmp_path / "p0.h5", scene)
+    assert main(["projections", "--settings", "{}", "--scene", str(tmp_path / "p0.h5"), "--out", str(tmp_path / "p.h5")]) == 0
+    p = io.read_projections(tmp_path / "p.h5")
+    assert len(p["point"]) > 0 and np.array_equal(p["point"], P.projections(scene, {})["point"])
+
+
+@pytest.mark.parametrize("step, settings, message", [
+    ("geometry", '{"voxels": 0.1}', "weakseg geometry: error: config.yaml: preprocess.geometry: unknown key(s) voxels; known: method,"),
+    ("projections", "{}", "weakseg projections: error: s0: projections need RGB-D frames; this scene has none"),
+])
+def test_steps_refuse_bad_settings_or_input_in_one_line_and_write_nothing(rng, tmp_path, capsys, step, settings, message):
+    io.write_scene(tmp_path / "s0.h5", two_boxes(rng))
+    out = tmp_path / "pre" / "s0.h5"
+    assert main([step, "--settings", settings, "--scene", str(tmp_path / "s0.h5"), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+    assert not out.exists() and not (out.parent.exists() and any(out.parent.iterdir()))
 
 
 # --------------------------------------------------------------------------- projections

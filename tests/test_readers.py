@@ -40,7 +40,7 @@ def test_scannet_lists_split_scenes_present_on_disk(tmp_path):
     scenes = reader("scannet", root=str(root)).scenes()
     assert sorted(scenes) == ["scene0000_00", "scene0001_00"]  # 0002 listed but absent, 0003 in no split
     assert scenes["scene0000_00"]["split"] == "train" and scenes["scene0001_00"]["split"] == "val"
-    assert all(s["labelled"] for s in scenes.values())
+    assert all(s["labelled"] and not s["frames"] for s in scenes.values())  # frames are off by default
     names = [Path(p).name for p in scenes["scene0000_00"]["sources"]]
     assert names == ["scene0000_00_vh_clean_2.ply", "scene0000_00_vh_clean_2.labels.ply",
                      "scene0000_00_vh_clean_2.0.010000.segs.json", "scene0000_00.aggregation.json",
@@ -71,6 +71,9 @@ def test_scannet_frames_skip_invalid_poses_and_keep_both_intrinsics(tmp_path):
     root = scannet_root(tmp_path, frames=True)
     ds = reader("scannet", root=str(root), frames=True, frame_stride=1)
     assert any(p.endswith("pose") for p in ds.scenes()["scene0000_00"]["sources"])
+    # only the scene whose frames were exported lists them (the DAG projects only those)
+    assert {k: v["frames"] for k, v in ds.scenes().items()} == {"scene0000_00": True, "scene0001_00": False}
+    assert ds.load("scene0001_00").frames is None
     frames = ds.load("scene0000_00").frames
     np.testing.assert_array_equal(frames.pose[:, 0, 3], [0, 1, 3])  # frame 2's pose is -inf
     assert frames.color.shape == (3, *COLOR_SIZE, 3) and frames.depth.shape == (3, *DEPTH_SIZE)
@@ -99,7 +102,8 @@ def test_pointcept_flat_layout_with_val_setting(tmp_path):
     pointcept_scene(tmp_path / "scene_b", labelled=False, normals=False, seed=1)
     ds = reader("scannet_pointcept", root=str(tmp_path), val=["scene_b"])
     scenes = ds.scenes()
-    assert {k: (v["split"], v["labelled"]) for k, v in scenes.items()} == {"scene_a": ("train", True), "scene_b": ("val", False)}
+    assert {k: (v["split"], v["labelled"], v["frames"]) for k, v in scenes.items()} == {
+        "scene_a": ("train", True, False), "scene_b": ("val", False, False)}
     a = ds.load("scene_a")
     np.testing.assert_array_equal(a.coord, labelled["coord"])
     np.testing.assert_array_equal(a.color, labelled["color"])
@@ -122,7 +126,7 @@ def test_s3dis_rooms_labels_instances_and_quirks(tmp_path):
     ds = reader("s3dis", root=str(s3dis_root(tmp_path)))
     assert ds.label_set == "s3dis13"
     scenes = ds.scenes()
-    assert {k: v["split"] for k, v in scenes.items()} == {"Area_1_office_1": "train", "Area_5_hall_1": "val"}
+    assert {k: (v["split"], v["frames"]) for k, v in scenes.items()} == {"Area_1_office_1": ("train", False), "Area_5_hall_1": ("val", False)}
     scene = ds.load("Area_1_office_1")
     assert scene.class_names == S3DIS13
     np.testing.assert_allclose(scene.coord, S3DIS_OFFICE["coord"])  # "1.\x005" and "1x.5" read as 1.5
@@ -137,8 +141,8 @@ def test_s3dis_rooms_labels_instances_and_quirks(tmp_path):
 def test_ply_folder_with_and_without_labels(tmp_path):
     root, xyz = ply_folder_root(tmp_path / "scans")
     ds = reader("ply_folder", root=str(root), label_set="scannet20", val=["room_2"])
-    assert {k: (v["split"], v["labelled"]) for k, v in ds.scenes().items()} == {
-        "office_1": ("train", True), "room_2": ("val", False)}
+    assert {k: (v["split"], v["labelled"], v["frames"]) for k, v in ds.scenes().items()} == {
+        "office_1": ("train", True, False), "room_2": ("val", False, False)}
     assert ds.scene_tags() is None
     office = ds.load("office_1")
     np.testing.assert_array_equal(office.coord, xyz)

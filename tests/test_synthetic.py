@@ -177,6 +177,7 @@ def test_the_dataset_builds_a_scene_from_its_id_alone():
     dataset = DATASETS.get("synthetic")({"seed": 3, "num_train": 3, "num_val": 1, "scan": TINY})
     assert {s: i["split"] for s, i in dataset.scenes().items()} == {
         "synth_train_0000": "train", "synth_train_0001": "train", "synth_train_0002": "train", "synth_val_0000": "val"}
+    assert all(i["frames"] for i in dataset.scenes().values())  # every synthetic scene is scanned from frames
     plan = synthetic_plan(3, 1, seed=3)["synth_train_0002"]
     expected = S.generate_scene("synth_train_0002", plan["room_type"], "train", plan["seed"], **TINY)
     np.testing.assert_array_equal(dataset.load("synth_train_0002").coord, expected.coord)

@@ -59,6 +59,11 @@ def test_dag_writes_every_stage_and_scores_it(run):
         assert set(np.unique(stage1.label)) <= set(weak["tags"])  # only tagged classes
         assert stage1.attrs["method"] == "mprm" and len(stage1.attrs["class_names"]) == 20
         assert 0.7 < (refined.label >= 0).mean() < 0.9  # the confidence filter left 20 % unlabelled
+        clicks_refined = read_labels(run / f"clicks/refined/pseudo.zarr/{scene_id}")
+        assert clicks_refined.attrs["method"] == "sparse_points+graph_propagation+tag_filter+confidence_filter"
+    # geometry only where a refiner needs it: the clicks experiment's training scenes
+    assert sorted(p.stem for p in (run / "pre/geometry").glob("*.h5")) == train
+    assert not (run / "pre/projections").exists()
     for exp in ("mprm", "clicks", "fully_supervised"):
         for scene_id in scenes:
             pred = read_labels(run / f"{exp}/stage2/pred.zarr/{scene_id}")
@@ -98,6 +103,32 @@ def test_changing_a_refiner_reruns_only_refinement_and_what_follows(run, tmp_pat
     assert jobs_planned(result) == {"refine": 4, "stage2_train": 1, "predict": 1, "evaluate": 3, "summary": 1, "all": 1}
 
 
+@pytest.mark.slow
+def test_changing_a_geometry_setting_reruns_geometry_and_what_follows_but_not_stage_one(run, tmp_path):
+    (tmp_path / "changed.yaml").write_text("preprocess:\n  geometry:\n    seed_resolution: 0.4\n")
+    result = snakemake(run.parents[1], "-n", configs=(TINY, tmp_path / "changed.yaml"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert jobs_planned(result) == {"geometry": 4, "refine": 4, "stage2_train": 1, "predict": 1, "evaluate": 3, "summary": 1, "all": 1}
+
+
+def test_geometry_is_planned_only_for_experiments_whose_refiners_need_it(tmp_path):
+    result = snakemake(tmp_path, "-n", "-p")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert jobs_planned(result)["geometry"] == 4  # the clicks experiment's training scenes
+    refines = [line for line in result.stdout.splitlines() if "python -m weakseg refine" in line]
+    assert len(refines) == 8 and all(("--geometry" in line) == ("/clicks/" in line) for line in refines)
+    (tmp_path / "plain.yaml").write_text("experiments:\n  clicks:\n    refiners: [{name: tag_filter}]\n")
+    result = snakemake(tmp_path, "-n", configs=(TINY, tmp_path / "plain.yaml"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "geometry" not in jobs_planned(result) and "--geometry" not in result.stdout
+
+
+def test_preprocess_target_builds_geometry_for_every_scene_and_projections_for_those_with_frames(tmp_path):
+    result = snakemake(tmp_path, "-n", "preprocess")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert jobs_planned(result) == {"scene": 6, "geometry": 6, "projections": 6, "preprocess": 1}  # synthetic: all have frames
+
+
 @pytest.mark.parametrize("override, message", [
     ("stage2:\n  epochs: -3\n", "stage2.epochs: -3 is less than the minimum of 1"),
     ("experiments:\n  mprm:\n    supervision: {kind: point_fraction}\n",
@@ -106,6 +137,8 @@ def test_changing_a_refiner_reruns_only_refinement_and_what_follows(run, tmp_pat
     # a dataset type's own keys only: a Pointcept source has no generator settings
     ("dataset:\n  type: scannet_pointcept\n  root: .\n", "dataset: Unevaluated properties are not allowed ('num_train', 'num_val', 'scan', 'seed' were unexpected)"),
     ("dataset:\n  type: ply_folder\n  root: nowhere\n  num_train: 1\n", "dataset: Unevaluated properties"),
+    ("preprocess:\n  geometry:\n    method: slic\n", "preprocess.geometry.method: 'slic' is not one of"),
+    ("experiments:\n  clicks:\n    refiners: [{name: graph_propagaton}]\n", "unknown refiner 'graph_propagaton'; known:"),
 ])
 def test_a_config_that_cannot_run_is_refused_before_anything_runs(tmp_path, override, message):
     (tmp_path / "bad.yaml").write_text(override)
@@ -150,6 +183,6 @@ def test_the_real_data_config_plans_the_whole_dag_on_the_two_scannet_scenes(tmp_
            "--configfile", str(REPO / "configs/scannet_pointcept.yaml"), "--config", f"dataset={{root: {root}}}"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert jobs_planned(result) == {"scene": 2, "weak_labels": 2, "stage1_train": 2, "stage1_pseudo": 2, "refine": 2,
+    assert jobs_planned(result) == {"scene": 2, "weak_labels": 2, "geometry": 1, "stage1_train": 2, "stage1_pseudo": 2, "refine": 2,
                                     "stage2_train": 3, "predict": 3, "evaluate": 10, "summary": 1, "all": 1}
     assert "scene0011_01" in result.stdout

@@ -122,23 +122,55 @@ def _label_attrs(a, scene, method):
             "config_hash": settings_hash(a.settings), "scene_id": scene.scene_id}
 
 
+def cmd_geometry(a):
+    from .io import read_scene, write_geometry
+    from .preprocess import geometry
+
+    scene = read_scene(a.scene)
+    write_geometry(a.out, geometry(scene, a.settings), attrs={"scene_id": scene.scene_id, "settings": a.settings})
+
+
+def cmd_projections(a):
+    from .io import read_scene, write_projections
+    from .preprocess import projections
+
+    scene = read_scene(a.scene, frames=True)
+    write_projections(a.out, projections(scene, a.settings), attrs={"scene_id": scene.scene_id, "settings": a.settings})
+
+
+def _read_geometry_of(path, scene):
+    from .io import read_geometry
+
+    g = read_geometry(path)
+    if len(g["supervoxel"]) != scene.num_points:
+        raise WeaksegError(path, f"geometry of {len(g['supervoxel'])} points for a scene of {scene.num_points}")
+    return g
+
+
 def cmd_refine(a):
     from .io import read_json, read_labels, read_scene, write_labels
     from .refine import REFINERS
 
+    # the per-scene caches given, by the names refiners declare in `needs` (weakseg.refine)
+    given = {"geometry": a.geometry} if a.geometry else {}
     chain = []
     for spec in a.settings["refiners"]:
         spec = dict(spec)
         name = spec.pop("name")
+        needs = REFINERS.metadata(name).get("needs", ())
+        for need in needs:
+            if need not in given:
+                raise WeaksegError(f"--{need}", f"refiner {name!r} needs the scene's {need}; none given")
         try:
-            chain.append(REFINERS.get(name)(**spec))
+            chain.append((REFINERS.get(name)(**spec), needs))
         except TypeError as err:  # an option the refiner does not have
             raise WeaksegError("config.yaml", f"refiner {name!r}: {err}") from None
     scene = read_scene(a.scene)
     weak = read_json(a.weak)
     prob = read_labels(a.labels).prob
-    for refiner in chain:
-        prob = refiner(scene, weak, prob)
+    caches = {"geometry": _read_geometry_of(a.geometry, scene)} if a.geometry else {}
+    for refiner, needs in chain:
+        prob = refiner(scene, weak, prob, **{need: caches[need] for need in needs})
     names = "+".join(spec["name"] for spec in a.settings["refiners"])
     write_labels(a.out, prob, attrs=_label_attrs(a, scene, f"{a.settings['method']}+{names}"))
 
@@ -239,11 +271,20 @@ def build_parser():
     s.add_argument("--scene", required=True)
     s.add_argument("--weak", required=True)
 
+    s = step("geometry", cmd_geometry, "one scene's supervoxels, supervoxel graph and PFH (HDF5)")
+    s.add_argument("--settings", type=_settings, required=True, help="the config's preprocess.geometry section")
+    s.add_argument("--scene", required=True)
+
+    s = step("projections", cmd_projections, "one scene's point-pixel pairs in its RGB-D frames (HDF5)")
+    s.add_argument("--settings", type=_settings, required=True, help="the config's preprocess.projections section")
+    s.add_argument("--scene", required=True)
+
     s = step("refine", cmd_refine, "refine one scene's pseudo labels")
     s.add_argument("--settings", type=_settings, required=True)
     s.add_argument("--scene", required=True)
     s.add_argument("--weak", required=True)
     s.add_argument("--labels", required=True)
+    s.add_argument("--geometry", help="the scene's geometry, for refiners that need it")
 
     s = step("stage2-train", cmd_stage2_train, "train the segmentation network")
     learner(s)

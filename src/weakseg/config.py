@@ -2,14 +2,15 @@
 
 `validate` checks each value against the JSON schema (workflow/schemas/config.schema.yaml);
 `check` checks what the schema cannot: that each method accepts its experiment's weak-label kind,
-that the weak labels can be made (simulated from ground truth, or the user's tags), and which
-splits can be scored. Pure Python, imported by the Snakefile at parse time.
+that each refiner exists, that the weak labels can be made (simulated from ground truth, or the
+user's tags), and which splits can be scored. Pure Python, imported by the Snakefile at parse time.
 """
 
 from __future__ import annotations
 
 from .errors import WeaksegError
 from .methods import METHODS
+from .refine import REFINERS
 from .weak import SIMULATORS
 
 FULL = "full"  # supervision by the ground truth itself: the upper bound
@@ -66,6 +67,8 @@ def check(config, scenes, user_tags=None, where="config.yaml"):
         if kind not in accepts:
             raise WeaksegError(where, f"experiment {name!r}: method {method!r} cannot learn from {kind!r} "
                                       f"(it accepts {', '.join(sorted(accepts))})")
+        for spec in exp.get("refiners", []):
+            REFINERS.metadata(spec["name"], where)  # an unknown name fails here, not in a job
         given = user_tags or {}
         missing = [s for s in unlabelled if s not in given]
         if kind != "scene_tags" and unlabelled:

@@ -5,6 +5,7 @@ from weakseg.classes import class_names
 from weakseg.config import FULL, check, enabled_experiments, supervision, validate
 from weakseg.datasets import DATASETS
 from weakseg.errors import WeaksegError
+from weakseg.refine import REFINERS
 
 ENV = "../../envs/weakseg.yaml"
 CONFIG_FILES = " + ".join(map(str, workflow.overwrite_configfiles)) or "config.yaml"
@@ -56,6 +57,13 @@ def weak_settings(exp, scene):
 
 def stage1_settings(exp):
     return {"seed": config["seed"], "device": config["device"], **EXPERIMENTS[exp]["stage1"]}
+
+
+def pre_files(exp, scene):
+    """The per-scene caches the experiment's refiners declare they need (`needs`, weakseg.refine),
+    by name: {"geometry": ".../pre/geometry/<scene>.h5"}; each is passed as `--<name> PATH`."""
+    needs = sorted({n for spec in EXPERIMENTS[exp]["refiners"] for n in REFINERS.metadata(spec["name"]).get("needs", ())})
+    return {need: f"{R}/pre/{need}/{scene}.h5" for need in needs}
 
 
 def stage2_settings(exp):

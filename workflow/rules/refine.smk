@@ -1,8 +1,10 @@
-# Refinement: the experiment's refiners, in order, on one scene's pseudo labels.
+# Refinement: the experiment's refiners, in order, on one scene's pseudo labels (plus the scene's
+# geometry when a refiner declares it needs it: pre_files in common.smk).
 
 
 rule refine:
     input:
+        unpack(lambda w: pre_files(w.exp, w.scene)),
         labels=f"{R}/{{exp}}/stage1/pseudo.zarr/{{scene}}",
         scene=f"{R}/scenes/{{scene}}.h5",
         weak=lambda w: f"{R}/{w.exp}/weak/{w.scene}.json",
@@ -10,10 +12,11 @@ rule refine:
         directory(f"{R}/{{exp}}/refined/pseudo.zarr/{{scene}}"),
     params:
         settings=lambda w: as_json({"method": EXPERIMENTS[w.exp]["stage1"]["method"], "refiners": EXPERIMENTS[w.exp]["refiners"]}),
+        pre=lambda w: " ".join(f"--{need} {shlex.quote(path)}" for need, path in pre_files(w.exp, w.scene).items()),
     log:
         f"{R}/logs/{{exp}}/refine/{{scene}}.log",
     conda:
         ENV
     shell:
         "python -m weakseg refine --settings {params.settings:q} --scene {input.scene} --weak {input.weak}"
-        " --labels {input.labels} --out {output} 2> {log}"
+        " --labels {input.labels} {params.pre} --out {output} 2> {log}"

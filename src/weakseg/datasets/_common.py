@@ -65,12 +65,12 @@ def check_scene_id(scene_id, source):
                                    "command; rename it to use only letters, digits, '_' and '-'")
 
 
-def add_scene(scenes, scene_id, source, split, labelled, sources):
+def add_scene(scenes, scene_id, source, split, labelled, sources, frames=False):
     """Add one entry to a `scenes()` result; `source` is what the id came from (a file or folder)."""
     check_scene_id(scene_id, source)
     if scene_id in scenes:
         raise WeaksegError(source, f"duplicate scene id {scene_id!r}: also given by {scenes[scene_id]['sources'][0]}")
-    scenes[scene_id] = {"split": split, "labelled": labelled, "sources": [str(s) for s in sources]}
+    scenes[scene_id] = {"split": split, "labelled": labelled, "frames": frames, "sources": [str(s) for s in sources]}
 
 
 def require_file(path, what="file"):

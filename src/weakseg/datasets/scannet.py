@@ -103,10 +103,11 @@ class ScanNet:
             files = _files(scene_dir)
             sources = [require_file(files["mesh"], "mesh PLY"), require_file(files["labels"], "labels file"),
                        *(files[k] for k in ("segs", "aggregation") if files[k].is_file()), self.label_map]
-            if self.frames and (self.frames_root / scene_id / "pose").is_dir():
+            frames = self.frames and (self.frames_root / scene_id / "pose").is_dir()
+            if frames:
                 sources += [d for d in (self.frames_root / scene_id / n for n in ("color", "depth", "pose", "intrinsic"))
                             if d.is_dir()]
-            add_scene(scenes, scene_id, scene_dir, split, True, sources)
+            add_scene(scenes, scene_id, scene_dir, split, True, sources, frames)
         if not scenes:
             raise WeaksegError(self.root / "scans", "no scene of the split files "
                                f"({', '.join(str(p) for p in self.split_files.values())}) is here")
@@ -126,9 +127,7 @@ class ScanNet:
             segment = self._segments(files["segs"], n)
             if files["aggregation"].is_file():
                 instance = self._instances(files["aggregation"], files["segs"], segment)
-        frames = None
-        if self.frames and (self.frames_root / scene_id / "pose").is_dir():
-            frames = self._frames(self.frames_root / scene_id)
+        frames = self._frames(self.frames_root / scene_id) if self.scenes()[scene_id]["frames"] else None
         return make_scene(files["mesh"], scene_id=scene_id, dataset="scannet", split=self.scenes()[scene_id]["split"],
                           class_names=SCANNET20, coord=columns(vertex, ("x", "y", "z"), np.float64),
                           color=colors_uint8(columns(vertex, ("red", "green", "blue"), np.float64), files["mesh"]),

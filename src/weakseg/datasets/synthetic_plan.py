@@ -60,7 +60,7 @@ class SyntheticDataset:
 
     def scenes(self):
         s = self.settings
-        return {scene_id: {"split": p["split"], "labelled": True, "sources": []}
+        return {scene_id: {"split": p["split"], "labelled": True, "frames": True, "sources": []}
                 for scene_id, p in synthetic_plan(s["num_train"], s["num_val"], s["seed"]).items()}
 
     def load(self, scene_id):

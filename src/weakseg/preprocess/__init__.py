@@ -4,8 +4,8 @@ point-pixel correspondences. Two entry points, each `f(scene, settings) -> dict 
     geometry(scene, settings)     -> write with io.write_geometry
     projections(scene, settings)  -> write with io.write_projections (scenes with frames only)
 
-`settings` is a plain dict (a stage's block of config.yaml); missing keys take DEFAULTS, unknown
-keys are refused. SCHEMA is the JSON schema of both blocks.
+`settings` is a plain dict, config.yaml's `preprocess.geometry` or `preprocess.projections` block
+(its values checked by the config schema); missing keys take DEFAULTS, unknown keys are refused.
 
 geometry() arrays (N points, S supervoxels, E undirected edges):
     supervoxel    (N,)    int32   supervoxel id 0..S-1 of every point
@@ -29,11 +29,13 @@ import numpy as np
 from ..errors import WeaksegError
 from . import graph, pfh, projection, supervoxels
 
+# "vccs": VCCS alone (measured best on ScanNet, bench/README.md); "vccs+region_growing":
+# VCCS patches merged into normal-based regions the way GrowSP does; "mesh_segments": the
+# scene's own mesh segments (ScanNet segs.json, scene.segment).
+SUPERVOXEL_METHODS = ("vccs", "vccs+region_growing", "mesh_segments")
+
 GEOMETRY_DEFAULTS = {
-    # "vccs": VCCS alone (measured best on ScanNet, bench/README.md); "vccs+region_growing":
-    # VCCS patches merged into normal-based regions the way GrowSP does; "mesh_segments": the
-    # scene's own mesh segments (ScanNet segs.json, scene.segment).
-    "method": "vccs",
+    "method": "vccs",  # one of SUPERVOXEL_METHODS
     "voxel_size": 0.05,  # m; VCCS voxel (PCL voxel_resolution), also the graph's touching test
     "seed_resolution": 0.5,  # m; VCCS seed grid (GrowSP: 10 voxels)
     "spatial_importance": 0.4,
@@ -59,68 +61,24 @@ PROJECTION_DEFAULTS = {
 
 DEFAULTS = {"geometry": GEOMETRY_DEFAULTS, "projections": PROJECTION_DEFAULTS}
 
-_NUM = {"type": "number", "exclusiveMinimum": 0}
-SCHEMA = {
-    "geometry": {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "method": {"type": "string", "enum": ["vccs", "vccs+region_growing", "mesh_segments"]},
-            "voxel_size": _NUM,
-            "seed_resolution": _NUM,
-            "spatial_importance": {"type": "number", "minimum": 0},
-            "normal_importance": {"type": "number", "minimum": 0},
-            "color_importance": {"type": "number", "minimum": 0},
-            "rg_normal_radius": _NUM,
-            "rg_neighbours": {"type": "integer", "minimum": 1},
-            "rg_angle_deg": {"type": "number", "exclusiveMinimum": 0, "maximum": 90},
-            "rg_curvature": {"type": "number", "exclusiveMinimum": 0},
-            "merge_share": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
-            "pfh_max_points": {"type": "integer", "minimum": 2},
-            "fpfh": {"type": "boolean"},
-            "fpfh_radius": _NUM,
-            "fpfh_max_nn": {"type": "integer", "minimum": 1},
-            "seed": {"type": "integer", "minimum": 0},
-        },
-    },
-    "projections": {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "depth_tolerance": {"type": "number", "minimum": 0},
-            "depth_tolerance_relative": {"type": "number", "minimum": 0},
-            "min_depth": {"type": "number", "minimum": 0},
-        },
-    },
-}
-
 
 def _settings(settings, block):
-    defaults, schema = DEFAULTS[block], SCHEMA[block]["properties"]
+    """The block's defaults with `settings` over them. Values are checked by the config schema
+    (workflow/schemas/config.schema.yaml, `preprocess:`) before the DAG runs; here only unknown
+    keys are refused, so a misspelt key never falls back to its default silently."""
+    defaults = DEFAULTS[block]
     settings = dict(settings or {})
     unknown = sorted(set(settings) - set(defaults))
     if unknown:
-        raise WeaksegError(f"settings:{block}", f"unknown key(s) {', '.join(unknown)}; known: {', '.join(defaults)}")
-    out = {**defaults, **settings}
-    for k, v in out.items():
-        s = schema[k]
-        t = s["type"]
-        ok = {"number": isinstance(v, (int, float)) and not isinstance(v, bool),
-              "integer": isinstance(v, (int, np.integer)) and not isinstance(v, bool),
-              "boolean": isinstance(v, bool), "string": isinstance(v, str)}[t]
-        if ok and "enum" in s:
-            ok = v in s["enum"]
-        if ok and t in ("number", "integer"):
-            ok = (v >= s.get("minimum", -np.inf) and v > s.get("exclusiveMinimum", -np.inf)
-                  and v <= s.get("maximum", np.inf) and v < s.get("exclusiveMaximum", np.inf))
-        if not ok:
-            raise WeaksegError(f"settings:{block}", f"{k} = {v!r} does not fit {s}")
-    return out
+        raise WeaksegError("config.yaml", f"preprocess.{block}: unknown key(s) {', '.join(unknown)}; known: {', '.join(defaults)}")
+    return {**defaults, **settings}
 
 
 def supervoxel_ids(scene, settings):
     """(N,) int64 supervoxel id per point for the chosen method (settings already complete)."""
     s = settings
+    if s["method"] not in SUPERVOXEL_METHODS:  # (the config schema lists the same names)
+        raise WeaksegError("config.yaml", f"preprocess.geometry.method: unknown {s['method']!r}; known: {', '.join(SUPERVOXEL_METHODS)}")
     if s["method"] == "mesh_segments":
         if scene.segment is None or not (scene.segment >= 0).any():
             raise WeaksegError(scene.scene_id, "method mesh_segments needs the scene's mesh segments (segs.json); this scene has none")
