@@ -100,8 +100,9 @@ def test_slurm_run_matches_local_run_and_retries_a_failed_job(cluster, faults_re
     assert "has been submitted with SLURM jobid" in log
     assert marker.is_dir(), "the fault was never injected"
     assert "Trying to restart job" in log
-    fail_logs = sorted((slurm_dir / f".snakemake/slurm_logs/rule_{FAIL_RULE}").glob(f"*{FAIL_SCENE}*/*.log"),
-                       key=lambda p: int(p.stem))  # by SLURM job id
+    # (the profile groups a scene's pseudo labels with their refinement: one job, one log)
+    fail_logs = sorted((p for p in (slurm_dir / ".snakemake/slurm_logs").glob("group_labels_*/*.log")
+                        if f"refine:exp=mprm,scene={FAIL_SCENE}" in p.read_text()), key=lambda p: int(p.stem))  # by SLURM job id
     assert len(fail_logs) == 2, fail_logs  # the failed attempt and the retry, two SLURM jobs
     # (the injected message itself went to the rule's log, which the retry rewrote)
     assert ["Error in rule" in p.read_text() for p in fail_logs] == [True, False]
