@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, job_environment, snakemake_command
+from conftest import FAULTS_CONFIGS, REPO, job_environment, snakemake_command
 from weakseg.io import read_labels, read_scene
 
 R = "results/faults"
@@ -28,8 +28,8 @@ R = "results/faults"
 pytestmark = pytest.mark.slow
 
 
-def command(workdir, *args):
-    return snakemake_command(workdir, "--cores", "2", *args)
+def command(workdir, *args, configs=FAULTS_CONFIGS):
+    return snakemake_command(workdir, "--cores", "2", *args, configs=configs)
 
 
 def environment():
@@ -206,7 +206,7 @@ def test_retraining_on_changed_inputs_does_not_resume_an_old_checkpoint(referenc
     refiners[-1]["drop"] = 0.3
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump({"experiments": {"mprm": {"refiners": refiners}}}))
-    result = subprocess.run(command(workdir) + [str(changed)], capture_output=True, text=True, env=environment(),
+    result = subprocess.run(command(workdir, configs=(*FAULTS_CONFIGS, changed)), capture_output=True, text=True, env=environment(),
                             cwd=workdir, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     log = (results / "logs/mprm/stage2_train.log").read_text()

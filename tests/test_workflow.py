@@ -186,3 +186,25 @@ def test_the_real_data_config_plans_the_whole_dag_on_the_two_scannet_scenes(tmp_
     assert jobs_planned(result) == {"scene": 2, "weak_labels": 2, "geometry": 1, "stage1_train": 2, "stage1_pseudo": 2, "refine": 2,
                                     "stage2_train": 3, "predict": 3, "evaluate": 10, "summary": 1, "all": 1}
     assert "scene0011_01" in result.stdout
+
+
+def test_scans_without_ground_truth_end_at_pseudo_labels_and_a_model(tmp_path):
+    """A folder of the user's PLY scans with a CSV of scene tags: the tags feed the weak labels,
+    nothing is evaluated, and the run's targets are the pseudo labels and the predictions."""
+    from tiny_sources import write_ply
+
+    xyz = np.random.default_rng(0).uniform(0, 3, (50, 3)).astype(np.float32)
+    for name in ("office_1", "office_2"):
+        write_ply(tmp_path / "scans" / f"{name}.ply", x=xyz[:, 0], y=xyz[:, 1], z=xyz[:, 2])
+    (tmp_path / "tags.csv").write_text("scene_id,tags\noffice_1,wall;floor;chair\noffice_2,wall; table\n")
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["dataset"] = {"name": "mine", "type": "ply_folder", "root": str(tmp_path / "scans"), "tags_csv": str(tmp_path / "tags.csv")}
+    config["experiments"] = {"mprm": {**config["experiments"]["mprm"], "enabled": True}}
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path / "run"), "-n", "-p",
+           "--configfile", str(tmp_path / "mine.yaml")]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert jobs_planned(result) == {"scene": 2, "weak_labels": 2, "stage1_train": 1, "stage1_pseudo": 2, "refine": 2,
+                                    "stage2_train": 1, "predict": 1, "all": 1}
+    assert '"tags": [0, 1, 4]' in result.stdout and '"tags": [0, 6]' in result.stdout  # wall, floor, chair; wall, table
