@@ -14,15 +14,16 @@ CONFIG_FILES = " + ".join(map(str, workflow.overwrite_configfiles)) or "config.y
 TRAIN_THREADS = max(1, workflow.cores // 2)
 
 try:
-    validate(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"), CONFIG_FILES)
+    validate(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"))
     DATASET = config["dataset"]
     EXPERIMENTS = enabled_experiments(config)
     SOURCE = DATASETS.get(DATASET["type"])(DATASET)
     SCENE_INFO = SOURCE.scenes()
     USER_TAGS = SOURCE.scene_tags() if hasattr(SOURCE, "scene_tags") else None
-    EVALUATED_SPLITS = check(config, SCENE_INFO, USER_TAGS, CONFIG_FILES)
+    EVALUATED_SPLITS = check(config, SCENE_INFO, USER_TAGS)
 except WeaksegError as err:  # a bad dataset or config: one line, no traceback, nothing run
-    print(f"weakseg: error: {err}", file=sys.stderr)
+    # (the library calls the config "config.yaml"; name the file(s) this run read instead)
+    print(f"weakseg: error: {CONFIG_FILES if err.path == 'config.yaml' else err.path}: {err.problem}", file=sys.stderr)
     sys.exit(1)
 
 R = f"results/{DATASET['name']}"
