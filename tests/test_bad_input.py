@@ -92,10 +92,12 @@ def _listing(settings):
 
 
 @pytest.mark.parametrize("build, phrase", [case[1:] for case in BAD_INPUTS], ids=[case[0] for case in BAD_INPUTS])
-def test_the_scene_step_refuses_what_parse_time_lets_through(tmp_path, build, phrase, capsys):
+def test_the_dag_stops_each_case_at_parse_time_or_in_its_scene_job(tmp_path, build, phrase, capsys):
     settings, path = build(tmp_path)
-    if _listing(settings) is not None:
-        return  # stopped at parse time: the message is the reader's (tested above)
+    at_parse_time = _listing(settings)
+    if at_parse_time is not None:
+        assert at_parse_time.startswith(f"{path}:") and phrase in at_parse_time
+        return
     out = tmp_path / "results"
     scene_ids = sorted(DATASETS.get(settings["type"])(settings).scenes())
     codes = {s: main(["scene", "--settings", json.dumps(settings), "--scene", s, "--out", str(out / f"{s}.h5")]) for s in scene_ids}
