@@ -1,7 +1,6 @@
 """The bad-input corpus (tests/bad_inputs.py): one clear WeaksegError per case, naming the file."""
 
 import json
-import os
 import random
 import shutil
 import subprocess
@@ -13,6 +12,7 @@ import yaml
 
 from bad_inputs import BAD_INPUTS, exercise, ply_unsafe_name, pointcept_nan
 from tiny_sources import pointcept_scene, ply_folder_root, s3dis_root, scannet_root
+from conftest import job_environment
 from weakseg.cli import main
 from weakseg.datasets import DATASETS
 from weakseg.errors import WeaksegError
@@ -115,7 +115,7 @@ def _dag(tmp_path, dataset):
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path / "run"),
            "--cores", "1", "--configfile", str(tmp_path / "bad.yaml"), "--until", "scene"]
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env = job_environment()
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
 
 

@@ -5,7 +5,6 @@ conda nor mamba is on PATH (it runs wherever one is).
 """
 
 import ast
-import os
 import re
 import shutil
 import subprocess
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from conftest import job_environment
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests/configs/tiny.yaml"
@@ -105,7 +106,7 @@ def test_every_rule_with_a_command_has_a_conda_env():
 
 
 def run(workdir, *args, timeout=600):
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env = job_environment()
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
            "--configfile", str(REPO / "config.yaml"), str(TINY), *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir, timeout=timeout)

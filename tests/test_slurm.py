@@ -89,8 +89,7 @@ def test_slurm_run_matches_local_run_and_retries_a_failed_job(cluster, faults_re
     slurm_dir.mkdir()
     bindir, marker = failing_python(tmp_path)
     # The profile as users run it. Overridden for this 2-core machine: the training rules' threads
-    # (1, as `--cores 2` gives them locally, so that the results can be compared bit for bit), and
-    # the status-check interval (the profile's 10 s would dominate a DAG of seconds-long jobs).
+    # (1, as `--cores 2` gives them locally, so that the results can be compared bit for bit).
     slurm_rc, slurm_s, log = snakemake(slurm_dir, "--profile", str(PROFILE),
                                        "--set-threads", "stage1_train=1", "stage2_train=1", "predict=1", path=str(bindir))
     print(f"\nfaults config through SLURM: {slurm_s:.1f} s")

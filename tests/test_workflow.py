@@ -1,7 +1,6 @@
 """The real DAG, end to end, on the tiny config: what users run, from another directory."""
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -19,7 +18,7 @@ TINY = REPO / "tests/configs/tiny.yaml"
 
 
 def snakemake(workdir, *args, configs=(TINY,)):
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env = job_environment()
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2",
            "--configfile", str(REPO / "config.yaml"), *map(str, configs), *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
