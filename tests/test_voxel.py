@@ -18,8 +18,63 @@ def test_points_in_one_voxel_share_it_and_average_their_features():
 def test_parent_rows_find_each_voxels_coarse_parent(rng):
     coord = rng.uniform(0, 2, (3000, 3)).astype(np.float32)
     batch = voxelize([coord, coord[:1000]], [np.ones((3000, 7), np.float32), np.ones((1000, 7), np.float32)], 0.05)
-    fine, _, coarse = SparseEncoder(7, (8, 8, 8), 1, "cpu").eval()(batch)
+    fine, _, coarse = SparseEncoder(7, (8, 8, 8), 1, "cpu", norm="scene").eval()(batch)
     rows = parent_rows(fine, coarse, 4)
     expected = fine.indices.clone()
     expected[:, 1:] //= 4
     assert torch.equal(coarse.indices[rows], expected)
+
+
+
+def test_scene_norm_gives_each_scene_of_a_batch_zero_mean_and_unit_variance(rng):
+    import spconv.pytorch as spconv
+
+    from weakseg.models.sparse import SceneNorm
+
+    coord = rng.uniform(0, 2, (3000, 3)).astype(np.float32)
+    b = voxelize([coord, coord[:1000]], [rng.normal(0, 1, (3000, 3)).astype(np.float32),
+                                         rng.normal(5, 3, (1000, 3)).astype(np.float32)], 0.1)
+    out = SceneNorm(3)(spconv.SparseConvTensor(b.features, b.indices, b.spatial_shape, b.batch_size))
+    for scene in (0, 1):
+        f = out.features[out.indices[:, 0] == scene]
+        torch.testing.assert_close(f.mean(0), torch.zeros(3), atol=1e-5, rtol=0)
+        torch.testing.assert_close(f.var(0, unbiased=False), torch.ones(3), atol=1e-4, rtol=0)
+
+
+def test_the_unet_segments_a_scene_the_same_alone_batched_training_or_inference(rng):
+    # Scenes of very different colour statistics: batched, each is normalised over its own voxels
+    # as when alone, and eval() changes nothing (no running averages to drift from training).
+    from weakseg.models.sparse import SparseUNet
+
+    def scene(n, shift):
+        return rng.uniform(0, 2, (n, 3)).astype(np.float32), rng.normal(shift, 1.0, (n, 7)).astype(np.float32)
+
+    (ca, fa), (cb, fb) = scene(2000, 0.0), scene(1500, 5.0)
+    torch.manual_seed(0)
+    net = SparseUNet(7, 4, (8, 16), 1, "cpu")
+    both = voxelize([ca, cb], [fa, fb], 0.1)
+    with torch.no_grad():
+        out_train = net.train()(both)
+        out_eval = net.eval()(both)
+        alone = net(voxelize([cb], [fb], 0.1))
+    torch.testing.assert_close(out_train, out_eval)
+    torch.testing.assert_close(out_eval[both.voxel_offsets[1]:], alone, rtol=1e-4, atol=1e-4)
+
+
+def test_segmentation_loss_is_the_class_weighted_cross_entropy_of_the_labelled_points(rng):
+    # Computed per voxel from its points' class counts: the same number as over the points.
+    import torch.nn.functional as F
+
+    from weakseg.segmentation import Segmenter
+    from weakseg.train import Example, to_voxels
+
+    coord = rng.uniform(0, 2, (4000, 3)).astype(np.float32)
+    labels = rng.integers(-1, 5, 4000)  # -1: unlabelled, not in the loss
+    example = Example("s", coord, rng.integers(0, 255, (4000, 3)).astype(np.uint8), np.zeros((4000, 3), np.float32), labels)
+    torch.manual_seed(0)
+    seg = Segmenter(5, {"voxel_size": 0.2, "channels": (8, 16), "blocks": 1, "class_balance": 0.5}, "cpu")
+    seg.balance([example])
+    loss = seg.loss([example], np.random.default_rng(1))
+    batch = to_voxels([example], 0.2, np.random.default_rng(1))  # the same augmentation
+    expected = F.cross_entropy(seg.model(batch)[batch.inverse], torch.from_numpy(labels), weight=seg.class_weights, ignore_index=-1)
+    torch.testing.assert_close(loss, expected)

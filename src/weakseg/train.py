@@ -66,7 +66,9 @@ def fit(learner, examples, settings, checkpoint, desc="train"):
     steps_per_epoch = math.ceil(len(examples) / batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=settings["lr"], total_steps=max(1, epochs * steps_per_epoch), pct_start=0.1)
-    fingerprint = settings_hash({"settings": settings, "scenes": [e.scene_id for e in examples]})
+    # The parameters' names and shapes too: a checkpoint of another architecture is not resumed.
+    layout = [(name, list(t.shape)) for name, t in model.state_dict().items()]
+    fingerprint = settings_hash({"settings": settings, "scenes": [e.scene_id for e in examples], "model": layout})
     start = 0
     checkpoint = Path(checkpoint)
     if checkpoint.exists():
