@@ -78,3 +78,14 @@ def test_segmentation_loss_is_the_class_weighted_cross_entropy_of_the_labelled_p
     batch = to_voxels([example], 0.2, np.random.default_rng(1))  # the same augmentation
     expected = F.cross_entropy(seg.model(batch)[batch.inverse], torch.from_numpy(labels), weight=seg.class_weights, ignore_index=-1)
     torch.testing.assert_close(loss, expected)
+
+
+def test_scene_norm_accepts_a_scene_of_one_voxel():
+    # A small scene can shrink to one voxel at the coarsest level, in training and at inference.
+    import spconv.pytorch as spconv
+
+    from weakseg.models.sparse import SceneNorm
+
+    b = voxelize([np.zeros((3, 3), np.float32)], [np.ones((3, 4), np.float32)], 0.1)
+    out = SceneNorm(4)(spconv.SparseConvTensor(b.features, b.indices, b.spatial_shape, b.batch_size))
+    torch.testing.assert_close(out.features, torch.zeros(1, 4))

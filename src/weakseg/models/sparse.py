@@ -42,7 +42,7 @@ class SceneNorm(spconv.SparseModule):
 
     def forward(self, x: spconv.SparseConvTensor):
         f = x.features
-        if x.batch_size == 1:  # one scene: the fused kernel
+        if x.batch_size == 1 and len(f) > 1:  # one scene: the fused kernel (which refuses a single voxel)
             return x.replace_feature(F.batch_norm(f, None, None, self.weight, self.bias, True, 0.0, self.eps))
         scene = x.indices[:, 0].long()
         count = torch.bincount(scene, minlength=x.batch_size).clamp(min=1).unsqueeze(1).to(f.dtype)
