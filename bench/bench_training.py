@@ -14,9 +14,7 @@ network), medians over --repeats runs, each ratio measured in the same run:
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,15 +26,7 @@ from weakseg.datasets import DATASETS  # noqa: E402
 from weakseg.segmentation import Segmenter  # noqa: E402
 from weakseg.voxel import point_features, voxelize  # noqa: E402
 
-
-def median_seconds(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from bench_loading import median_seconds  # noqa: E402  (bench/ is on sys.path: scripts run from there)
 
 
 def unique_rows(coord, voxel_size):
