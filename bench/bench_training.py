@@ -6,8 +6,9 @@ On the real ScanNet scene0011_00 (Pointcept layout; 237k points, 10 cm voxels, t
 network), medians over --repeats runs, each ratio measured in the same run:
 - voxelise: `voxel.voxelize` (np.unique over one int64 key per point) vs np.unique(axis=0) over
   the (N, 3) grid coordinates, its previous implementation (the anchor);
-- loss: `Segmenter.loss`'s per-voxel cross-entropy from class counts vs F.cross_entropy over the
-  points' gathered logits (the anchor), forward and backward of the loss alone, on fixed logits;
+- loss: `segmentation.voxel_cross_entropy` (what `Segmenter.loss` uses: per voxel, from class
+  counts) vs F.cross_entropy over the points' gathered logits (the anchor), forward and backward
+  of the loss alone, on fixed logits;
 - one whole training step (augment, voxelise, forward, loss, backward, AdamW step).
 """
 
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from weakseg.datasets import DATASETS  # noqa: E402
-from weakseg.segmentation import Segmenter  # noqa: E402
+from weakseg.segmentation import Segmenter, voxel_cross_entropy  # noqa: E402
 from weakseg.voxel import point_features, voxelize  # noqa: E402
 
 from bench_loading import median_seconds  # noqa: E402  (bench/ is on sys.path: scripts run from there)
@@ -59,17 +60,13 @@ def main():
 
     logits = torch.randn(len(batch.features), 20, requires_grad=True)
     target = torch.from_numpy(np.asarray(scene.label, np.int64))
-    labelled = target >= 0
     w = seg.class_weights
 
     def per_point():
         F.cross_entropy(logits[batch.inverse], target, weight=w, ignore_index=-1).backward()
 
     def per_voxel():
-        counts = np.bincount(batch.inverse.numpy()[labelled.numpy()] * 20 + target.numpy()[labelled.numpy()],
-                             minlength=len(batch.features) * 20).reshape(-1, 20)
-        weighted = torch.from_numpy(counts.astype(np.float32)) * w
-        (-(weighted * torch.log_softmax(logits, 1)).sum() / weighted.sum()).backward()
+        voxel_cross_entropy(logits, batch.inverse.numpy(), target.numpy(), w).backward()
 
     ours, anchor = median_seconds(per_voxel, a.repeats), median_seconds(per_point, a.repeats)
     print(f"| loss, forward + backward | {ours * 1e3:.1f} ms | {anchor * 1e3:.1f} ms | {anchor / ours:.1f}x |")
