@@ -4,6 +4,8 @@ import torch
 from weakseg.models.sparse import SparseEncoder, parent_rows
 from weakseg.voxel import voxelize
 
+from conftest import make_scene
+
 
 def test_points_in_one_voxel_share_it_and_average_their_features():
     coord = np.array([[0.01, 0.01, 0.01], [0.04, 0.02, 0.03], [0.31, 0.0, 0.0]], np.float32)
@@ -23,7 +25,6 @@ def test_parent_rows_find_each_voxels_coarse_parent(rng):
     expected = fine.indices.clone()
     expected[:, 1:] //= 4
     assert torch.equal(coarse.indices[rows], expected)
-
 
 
 def test_scene_norm_gives_each_scene_of_a_batch_zero_mean_and_unit_variance(rng):
@@ -89,3 +90,39 @@ def test_scene_norm_accepts_a_scene_of_one_voxel():
     b = voxelize([np.zeros((3, 3), np.float32)], [np.ones((3, 4), np.float32)], 0.1)
     out = SceneNorm(4)(spconv.SparseConvTensor(b.features, b.indices, b.spatial_shape, b.batch_size))
     torch.testing.assert_close(out.features, torch.zeros(1, 4))
+
+
+def test_one_test_view_is_the_scene_itself_and_four_turns_are_quarter_turns_about_z():
+    from weakseg.voxel import test_views
+
+    coord = np.array([[1.0, 0.0, 0.5], [0.0, 2.0, 1.0]], np.float32)
+    normal = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], np.float32)
+    [(c, n)] = test_views(coord, normal)
+    assert np.array_equal(c, coord) and np.array_equal(n, normal)
+    views = list(test_views(coord, normal, rotations=4, scales=(0.5, 2.0)))
+    assert len(views) == 8
+    np.testing.assert_allclose(views[2][0][0], [0.0, 0.5, 0.25], atol=1e-6)  # a quarter turn, halved
+    np.testing.assert_allclose(views[3][0][1], [-4.0, 0.0, 2.0], atol=1e-6)  # a quarter turn, doubled
+    np.testing.assert_allclose(views[3][1], [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], atol=1e-6)  # normals turn, never scale
+    np.testing.assert_allclose(views[4][0][0], [-0.5, 0.0, 0.25], atol=1e-6)  # half a turn
+
+
+def test_a_prediction_over_test_views_is_the_mean_of_the_views_predictions(rng):
+    from weakseg.segmentation import Segmenter
+    from weakseg.voxel import test_views
+
+
+    scene = make_scene(rng.uniform(0, 3, (3000, 3)).astype(np.float32), np.zeros(3000, np.int64),
+                       color=rng.integers(0, 255, (3000, 3)).astype(np.uint8),
+                       normal=rng.normal(size=(3000, 3)).astype(np.float32))
+    params = {"voxel_size": 0.2, "channels": (8, 16), "blocks": 1}
+    torch.manual_seed(0)
+    averaged = Segmenter(4, {**params, "test_views": {"rotations": 2, "scales": [0.9, 1.1]}}, "cpu")
+    single = Segmenter(4, params, "cpu")
+    single.model.load_state_dict(averaged.model.state_dict())
+    prob = averaged.predict(scene)
+    views = [single.predict(make_scene(c, scene.label, color=scene.color, normal=n))
+             for c, n in test_views(scene.coord, scene.normal, 2, (0.9, 1.1))]
+    np.testing.assert_allclose(prob, np.mean(views, 0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(prob.sum(1), 1.0, rtol=1e-5)
+    assert not np.allclose(views[0], views[1], atol=1e-3)  # the views do differ

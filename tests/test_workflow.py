@@ -133,6 +133,9 @@ def test_preprocess_target_builds_geometry_for_every_scene_and_projections_for_t
     ("experiments:\n  mprm:\n    supervision: {kind: point_fraction}\n",
      "experiments.mprm.supervision: {'kind': 'point_fraction'} is not valid"),
     ("experiments:\n  mprm:\n    supervision: clicks\n", "experiment 'mprm': method 'mprm' cannot learn from 'clicks'"),
+    # a method's own option on another method
+    ("experiments:\n  mprm:\n    stage1: {test_views: {rotations: 2, scales: [1.0]}}\n",
+     "experiments.mprm.stage1.test_views: this setting does not apply here"),
     # a dataset type's own keys only: a Pointcept source has no generator settings
     ("dataset:\n  type: scannet_pointcept\n  root: .\n", "dataset: Unevaluated properties are not allowed ('num_train', 'num_val', 'scan', 'seed' were unexpected)"),
     ("dataset:\n  type: ply_folder\n  root: nowhere\n  num_train: 1\n", "dataset: Unevaluated properties"),

@@ -30,7 +30,9 @@ def validate(config, schema_path, where="config.yaml"):
     if errors:
         error = jsonschema.exceptions.best_match(errors)
         at = ".".join(map(str, error.absolute_path)) or "top level"
-        raise WeaksegError(where, f"{at}: {error.message}")
+        # `not: {}` marks a key that does not apply in its context (a method's or a kind's own option)
+        message = "this setting does not apply here" if error.validator == "not" and error.validator_value == {} else error.message
+        raise WeaksegError(where, f"{at}: {message}")
 
 
 def supervision(experiment):

@@ -8,7 +8,7 @@ import torch
 from .classes import IGNORE
 from .models.sparse import SparseUNet
 from .train import Example, to_voxels
-from .voxel import NUM_FEATURES
+from .voxel import NUM_FEATURES, point_features, test_views, voxelize
 
 
 def voxel_cross_entropy(logits, inverse, target, class_weights=None):
@@ -30,6 +30,8 @@ class Segmenter:
         self.num_classes = num_classes
         self.voxel_size = params["voxel_size"]
         self.class_balance = params.get("class_balance", 0.0)
+        views = params.get("test_views", {})
+        self.rotations, self.scales = views.get("rotations", 1), tuple(views.get("scales", (1.0,)))
         self.device = torch.device(device)
         self.model = SparseUNet(NUM_FEATURES, num_classes, tuple(params["channels"]), params["blocks"], device).to(device)
         self.class_weights = None
@@ -57,7 +59,13 @@ class Segmenter:
 
     @torch.no_grad()
     def predict(self, scene):
-        """(N, C) float32 class probabilities for every point."""
+        """(N, C) float32 class probabilities for every point, averaged over the test views
+        (`test_views`: turns about z times scales; one view by default)."""
         self.model.eval()
-        batch = to_voxels([self.example(scene, np.zeros(scene.num_points))], self.voxel_size, rng=None).to(self.device)
-        return torch.softmax(self.model(batch), 1)[batch.inverse].cpu().numpy()
+        total, count = None, 0
+        for coord, normal in test_views(scene.coord, scene.normal, self.rotations, self.scales):
+            batch = voxelize([coord], [point_features(coord, scene.color, normal)], self.voxel_size).to(self.device)
+            prob = torch.softmax(self.model(batch), 1)[batch.inverse]
+            total = prob if total is None else total + prob
+            count += 1
+        return (total / count).cpu().numpy()

@@ -17,17 +17,35 @@ def point_features(coord, color, normal):
 NUM_FEATURES = 7
 
 
+def _turn(theta):
+    """The rotation by `theta` radians about z."""
+    c, s = np.cos(theta), np.sin(theta)
+    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]], np.float32)
+
+
 def augment(coord, normal, color, rng):
     """Random rotation about z, mirror in x, scale and colour jitter (returns new arrays)."""
-    theta = rng.uniform(0, 2 * np.pi)
-    c, s = np.cos(theta), np.sin(theta)
-    rot = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]], np.float32)
+    rot = _turn(rng.uniform(0, 2 * np.pi))
     if rng.random() < 0.5:
         rot = rot @ np.diag([-1, 1, 1]).astype(np.float32)
     coord = coord @ rot.T * np.float32(rng.uniform(0.9, 1.1))
     normal = normal @ rot.T
     color = np.clip(color.astype(np.float32) * rng.uniform(0.9, 1.1) + rng.normal(0, 8, 3), 0, 255)
     return coord.astype(np.float32), normal.astype(np.float32), color
+
+
+def test_views(coord, normal, rotations=1, scales=(1.0,)):
+    """The views a prediction averages over (test-time augmentation): `rotations` evenly spaced
+    turns about z, each at every scale in `scales`; yields (coord, normal).
+
+    Training sees random turns and scales; at test, each scale also lays the voxel grid
+    differently over the scene, so the average recovers some of what one 10 cm grid loses
+    (README, "Measured": 4 turns x 2 scales lift the bound by about 6 points).
+    """
+    for k in range(rotations):
+        rot = _turn(2 * np.pi * k / rotations)
+        for scale in scales:
+            yield (coord @ rot.T * np.float32(scale)).astype(np.float32), (normal @ rot.T).astype(np.float32)
 
 
 @dataclass
