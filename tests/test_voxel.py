@@ -93,13 +93,13 @@ def test_scene_norm_accepts_a_scene_of_one_voxel():
 
 
 def test_one_test_view_is_the_scene_itself_and_four_turns_are_quarter_turns_about_z():
-    from weakseg.voxel import test_views
+    from weakseg.voxel import prediction_views
 
     coord = np.array([[1.0, 0.0, 0.5], [0.0, 2.0, 1.0]], np.float32)
     normal = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], np.float32)
-    [(c, n)] = test_views(coord, normal)
+    [(c, n)] = prediction_views(coord, normal)
     assert np.array_equal(c, coord) and np.array_equal(n, normal)
-    views = list(test_views(coord, normal, rotations=4, scales=(0.5, 2.0)))
+    views = list(prediction_views(coord, normal, rotations=4, scales=(0.5, 2.0)))
     assert len(views) == 8
     np.testing.assert_allclose(views[2][0][0], [0.0, 0.5, 0.25], atol=1e-6)  # a quarter turn, halved
     np.testing.assert_allclose(views[3][0][1], [-4.0, 0.0, 2.0], atol=1e-6)  # a quarter turn, doubled
@@ -109,7 +109,7 @@ def test_one_test_view_is_the_scene_itself_and_four_turns_are_quarter_turns_abou
 
 def test_a_prediction_over_test_views_is_the_mean_of_the_views_predictions(rng):
     from weakseg.segmentation import Segmenter
-    from weakseg.voxel import test_views
+    from weakseg.voxel import prediction_views
 
 
     scene = make_scene(rng.uniform(0, 3, (3000, 3)).astype(np.float32), np.zeros(3000, np.int64),
@@ -122,7 +122,7 @@ def test_a_prediction_over_test_views_is_the_mean_of_the_views_predictions(rng):
     single.model.load_state_dict(averaged.model.state_dict())
     prob = averaged.predict(scene)
     views = [single.predict(make_scene(c, scene.label, color=scene.color, normal=n))
-             for c, n in test_views(scene.coord, scene.normal, 2, (0.9, 1.1))]
+             for c, n in prediction_views(scene.coord, scene.normal, 2, (0.9, 1.1))]
     np.testing.assert_allclose(prob, np.mean(views, 0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(prob.sum(1), 1.0, rtol=1e-5)
     assert not np.allclose(views[0], views[1], atol=1e-3)  # the views do differ

@@ -8,7 +8,7 @@ import torch
 from .classes import IGNORE
 from .models.sparse import SparseUNet
 from .train import Example, to_voxels
-from .voxel import NUM_FEATURES, point_features, test_views, voxelize
+from .voxel import NUM_FEATURES, point_features, prediction_views, voxelize
 
 
 def voxel_cross_entropy(logits, inverse, target, class_weights=None):
@@ -63,7 +63,7 @@ class Segmenter:
         (`test_views`: turns about z times scales; one view by default)."""
         self.model.eval()
         total, count = None, 0
-        for coord, normal in test_views(scene.coord, scene.normal, self.rotations, self.scales):
+        for coord, normal in prediction_views(scene.coord, scene.normal, self.rotations, self.scales):
             batch = voxelize([coord], [point_features(coord, scene.color, normal)], self.voxel_size).to(self.device)
             prob = torch.softmax(self.model(batch), 1)[batch.inverse]
             total = prob if total is None else total + prob

@@ -34,7 +34,7 @@ def augment(coord, normal, color, rng):
     return coord.astype(np.float32), normal.astype(np.float32), color
 
 
-def test_views(coord, normal, rotations=1, scales=(1.0,)):
+def prediction_views(coord, normal, rotations=1, scales=(1.0,)):
     """The views a prediction averages over (test-time augmentation): `rotations` evenly spaced
     turns about z, each at every scale in `scales`; yields (coord, normal).
 
