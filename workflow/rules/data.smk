@@ -23,6 +23,7 @@ rule weak_labels:
         f"{R}/{{exp}}/weak/{{scene}}.json",
     params:
         settings=lambda w: as_json(weak_settings(w.exp, w.scene)),
+    priority: WEAK_CHAIN_PRIORITY
     log:
         f"{R}/logs/{{exp}}/weak/{{scene}}.log",
     conda:

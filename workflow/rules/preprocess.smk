@@ -10,6 +10,7 @@ rule geometry:
         f"{R}/pre/geometry/{{scene}}.h5",
     params:
         settings=as_json(config.get("preprocess", {}).get("geometry", {})),
+    priority: WEAK_CHAIN_PRIORITY
     log:
         f"{R}/logs/pre/geometry/{{scene}}.log",
     conda:

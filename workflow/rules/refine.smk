@@ -13,6 +13,7 @@ rule refine:
     params:
         settings=lambda w: as_json({"method": EXPERIMENTS[w.exp]["stage1"]["method"], "refiners": EXPERIMENTS[w.exp]["refiners"]}),
         pre=lambda w: " ".join(f"--{need} {shlex.quote(path)}" for need, path in pre_files(w.exp, w.scene).items()),
+    priority: WEAK_CHAIN_PRIORITY
     log:
         f"{R}/logs/{{exp}}/refine/{{scene}}.log",
     conda:

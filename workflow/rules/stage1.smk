@@ -13,6 +13,7 @@ rule stage1_train:
     threads: TRAIN_THREADS
     resources:
         mem_mb=8000,
+    priority: WEAK_CHAIN_PRIORITY
     log:
         f"{R}/logs/{{exp}}/stage1_train.log",
     conda:
@@ -32,6 +33,7 @@ rule stage1_pseudo:
     params:
         settings=lambda w: as_json(stage1_settings(w.exp)),
         classes=CLASSES,
+    priority: WEAK_CHAIN_PRIORITY
     log:
         f"{R}/logs/{{exp}}/stage1_pseudo/{{scene}}.log",
     conda:
