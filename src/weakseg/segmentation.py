@@ -8,7 +8,7 @@ import torch
 from .classes import IGNORE
 from .models.sparse import SparseUNet
 from .train import Example, to_voxels
-from .voxel import NUM_FEATURES, point_features, prediction_views, voxelize
+from .voxel import NUM_FEATURES, prediction_views
 
 
 def voxel_cross_entropy(logits, inverse, target, class_weights=None):
@@ -30,8 +30,8 @@ class Segmenter:
         self.num_classes = num_classes
         self.voxel_size = params["voxel_size"]
         self.class_balance = params.get("class_balance", 0.0)
-        views = params.get("test_views", {})
-        self.rotations, self.scales = views.get("rotations", 1), tuple(views.get("scales", (1.0,)))
+        views = params.get("test_views", {"rotations": 1, "scales": [1.0]})
+        self.rotations, self.scales = views["rotations"], tuple(views["scales"])
         self.device = torch.device(device)
         self.model = SparseUNet(NUM_FEATURES, num_classes, tuple(params["channels"]), params["blocks"], device).to(device)
         self.class_weights = None
@@ -64,7 +64,8 @@ class Segmenter:
         self.model.eval()
         total, count = None, 0
         for coord, normal in prediction_views(scene.coord, scene.normal, self.rotations, self.scales):
-            batch = voxelize([coord], [point_features(coord, scene.color, normal)], self.voxel_size).to(self.device)
+            view = Example(scene.scene_id, coord, scene.color, normal, None)
+            batch = to_voxels([view], self.voxel_size, rng=None).to(self.device)
             prob = torch.softmax(self.model(batch), 1)[batch.inverse]
             total = prob if total is None else total + prob
             count += 1
