@@ -116,7 +116,7 @@ def cmd_stage1_pseudo(a):
 
 
 def _label_attrs(a, scene, method):
-    from .train import settings_hash
+    from .io import settings_hash
 
     return {"method": method, "class_names": list(scene.class_names),
             "config_hash": settings_hash(a.settings), "scene_id": scene.scene_id}

@@ -9,6 +9,7 @@ Formats (docs/DESIGN.md, "Data contracts"):
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -63,6 +64,11 @@ def atomic_dir(path):
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def settings_hash(settings):
+    """A short fingerprint of settings (pseudo-label attrs, checkpoints): same settings, same hash."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def write_json(path, obj):

@@ -7,8 +7,6 @@ same updates as one that never stopped (bit-identical on CPU).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import time
@@ -19,7 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .io import atomic_path
+from .io import atomic_path, settings_hash
 from .voxel import augment, point_features, voxelize
 
 log = logging.getLogger("weakseg")
@@ -49,10 +47,6 @@ def to_voxels(examples, voxel_size, rng):
 def seed_everything(seed):
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
-
-
-def settings_hash(settings):
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def fit(learner, examples, settings, checkpoint, desc="train"):

@@ -16,7 +16,6 @@ Supervoxels with more than `max_points` points use a fixed-seed random subset of
 from __future__ import annotations
 
 import numpy as np
-import open3d as o3d
 
 BINS = 5
 PFH_DIM = BINS**3
@@ -110,6 +109,8 @@ def supervoxel_pfh(coord, normal, supervoxel, max_points=128, seed=0):
 
 def point_fpfh(coord, normal, radius=0.25, max_nn=100):
     """(N, 33) float32 FPFH per point from Open3D (the scene's normals, hybrid radius/kNN search)."""
+    import open3d as o3d  # here, not at the top: it takes ~1 s to import and most geometry jobs never need it
+
     pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(coord, np.float64)))
     pcd.normals = o3d.utility.Vector3dVector(np.asarray(normal, np.float64))
     f = o3d.pipelines.registration.compute_fpfh_feature(pcd, o3d.geometry.KDTreeSearchParamHybrid(radius=radius, max_nn=max_nn))

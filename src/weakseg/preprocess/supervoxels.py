@@ -38,7 +38,6 @@ ScanNet scene0011_00: see bench/README.md); no numba.
 from __future__ import annotations
 
 import numpy as np
-import open3d as o3d
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
@@ -228,6 +227,8 @@ def _compact(labels):
 
 def normals_and_curvature(xyz, radius):
     """PCA normals and PCL's curvature lambda0 / (lambda0 + lambda1 + lambda2) over a radius (Open3D)."""
+    import open3d as o3d  # here, not at the top: it takes ~1 s to import and most geometry jobs never need it
+
     pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(xyz, np.float64)))
     pcd.estimate_covariances(o3d.geometry.KDTreeSearchParamRadius(radius))
     w, vec = np.linalg.eigh(np.asarray(pcd.covariances))
