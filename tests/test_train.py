@@ -79,3 +79,31 @@ def test_training_reduces_the_loss(tmp_path):
     examples = [seg.example(s, s.label) for s in scenes(rng)]
     history = fit(seg, examples, {**SETTINGS, "epochs": 30}, tmp_path / "model.ckpt")
     assert history[-1]["loss"] < 0.5 * history[0]["loss"]
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_networks_use_native_convolution_on_cpu_and_spconvs_default_on_cuda(device):
+    # Built without moving to the device, so this runs without a GPU: what is checked is the
+    # algorithm each sparse convolution was given.
+    import spconv.pytorch as spconv
+    from spconv.core import ConvAlgo
+    from spconv.pytorch.conv import SparseConvolution
+
+    from weakseg.methods.mprm import MPRMNet
+    from weakseg.models.sparse import SparseUNet
+
+    want = ConvAlgo.Native if device == "cpu" else spconv.SubMConv3d(1, 1, 3).algo
+    for model in (SparseUNet(9, 20, (8, 16), 1, device), MPRMNet(9, 20, (8, 16), 1, 4, device)):
+        algos = {m.algo for m in model.modules() if isinstance(m, SparseConvolution)}
+        assert algos == {want}
+
+
+def test_device_auto_picks_cuda_when_there_is_one(monkeypatch):
+    from weakseg.cli import _setup_torch
+
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # keep this process's threads
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert _setup_torch(1, {"device": "auto"}) == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert _setup_torch(1, {"device": "auto"}) == "cpu"
+    assert _setup_torch(1, {"device": "cuda:1"}) == "cuda:1"
