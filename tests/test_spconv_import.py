@@ -10,6 +10,7 @@ import sys
 import textwrap
 
 import cumm
+import pytest
 import spconv
 
 from weakseg.models.spconv_import import CHECKED_VERSIONS
@@ -67,8 +68,9 @@ def test_cached_import_builds_the_same_descriptors_without_generating_kernels(tm
     assert second["descriptors"] == first["descriptors"]
 
 
-def test_a_corrupt_cache_is_recorded_afresh(tmp_path):
-    cache_file(tmp_path).write_text("{not json")
+@pytest.mark.parametrize("content", ["{not json", '{"0123abcd": [1, 2]}', "[]"])
+def test_a_corrupt_cache_is_recorded_afresh(tmp_path, content):
+    cache_file(tmp_path).write_text(content)
     result = probe(tmp_path)
     assert result["generated"] == len(result["descriptors"])
     assert len(json.loads(cache_file(tmp_path).read_text())) > 500

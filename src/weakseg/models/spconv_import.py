@@ -78,11 +78,14 @@ def _stand_in(facts):
 
 
 def _read(path):
+    """The recorded facts; none (so: record afresh) if the file is missing, unreadable or not ours."""
     try:
         facts = json.loads(path.read_text())
-        return facts if isinstance(facts, dict) else {}
-    except (OSError, ValueError):  # none yet, or unreadable: record afresh
+    except (OSError, ValueError):
         return {}
+    well_formed = isinstance(facts, dict) and all(
+        isinstance(v, list) and len(v) in (4, 6) and isinstance(v[3], list) for v in facts.values())
+    return facts if well_formed else {}
 
 
 def _write(path, facts):
