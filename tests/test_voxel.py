@@ -111,7 +111,6 @@ def test_a_prediction_over_test_views_is_the_mean_of_the_views_predictions(rng):
     from weakseg.segmentation import Segmenter
     from weakseg.voxel import prediction_views
 
-
     scene = make_scene(rng.uniform(0, 3, (3000, 3)).astype(np.float32), np.zeros(3000, np.int64),
                        color=rng.integers(0, 255, (3000, 3)).astype(np.uint8),
                        normal=rng.normal(size=(3000, 3)).astype(np.float32))
