@@ -47,3 +47,66 @@ def test_configs_that_cannot_run_are_refused_naming_the_experiment(experiments, 
     with pytest.raises(WeaksegError) as err:
         check(config(**experiments), scenes(labelled=user_tags is None), user_tags)
     assert problem in str(err.value) and err.value.path == "config.yaml"
+
+
+# --------------------------------------------------------------------------- declared options and needs
+CLICKS = {"method": "otoc", "voxel_size": 0.1, "channels": [8, 16], "blocks": 1, "epochs": 1, "batch_size": 1, "lr": 0.01,
+          "weight_decay": 0.0}
+
+
+@pytest.mark.parametrize("experiment, problem", [
+    ({"stage1": {**CLICKS, "epochz": 3}}, "experiments.m.stage1: unknown option 'epochz' for method 'otoc' (it takes: batch_size,"),
+    ({"stage1": {**CLICKS, "attention_channels": 8}}, "unknown option 'attention_channels' for method 'otoc'"),
+    ({"stage1": {**CLICKS, "temperature": 0}}, "experiments.m.stage1.temperature: 0 is less than or equal to the minimum of 0"),
+    ({"stage1": CLICKS, "refiners": [{"name": "graph_propagation", "alpah": 0.9}]},
+     "experiments.m.refiners[0]: unknown option 'alpah' for refiner 'graph_propagation' (it takes: alpha, color_sigma,"),
+    ({"stage1": CLICKS, "refiners": [{"name": "tag_filter", "drop": 0.2}]}, "unknown option 'drop' for refiner 'tag_filter' (it takes: no options)"),
+    ({"stage1": CLICKS, "refiners": [{"name": "energy_propagation", "kernels": ["colour"]}]},
+     "experiments.m.refiners[0].kernels: 'colour' is not one of"),
+    ({"stage1": CLICKS, "rounds": [{}, {"epochz": 2}]}, "experiments.m.rounds[1]: unknown option 'epochz' for method 'otoc'"),
+    ({"stage1": CLICKS, "rounds": [{}, {"method": "sparse_points"}]}, "experiments.m.rounds[1]: every round trains the experiment's method"),
+    ({"stage1": {**CLICKS, "method": "mprm"}, "supervision": "scene_tags", "stage2": False},
+     "method 'mprm' cannot segment a scene on its own, so its final model is stage two (stage2: false is not possible)"),
+])
+def test_a_misspelt_or_foreign_option_is_refused_at_parse_time_naming_it(experiment, problem):
+    with pytest.raises(WeaksegError) as err:
+        check(config(m={"supervision": "clicks", **experiment}), scenes())
+    assert problem in str(err.value) and "\n" not in str(err.value)
+
+
+def test_rounds_repeat_stage_one_or_override_it_round_by_round():
+    from weakseg.config import rounds
+
+    assert rounds({"stage1": CLICKS}) == [CLICKS]
+    assert rounds({"stage1": CLICKS, "rounds": 3}) == [CLICKS] * 3
+    assert rounds({"stage1": CLICKS, "rounds": [{}, {"epochs": 5}]}) == [CLICKS, {**CLICKS, "epochs": 5}]
+
+
+def test_every_declared_need_is_one_a_job_can_be_given():
+    """What a method or refiner declares it needs reaches its jobs: the DAG has a rule input for
+    it and the step a command-line option (or, for `frames` and `features`, another path)."""
+    from weakseg.cli import build_parser
+    from weakseg.methods import METHODS
+    from weakseg.refine import REFINERS
+    from weakseg.registry import Registry
+
+    steps = {a.dest: a for a in build_parser()._subparsers._group_actions}
+    options = {name: {o for action in p._actions for o in action.option_strings} for name, p in steps["step"].choices.items()}
+    for name in METHODS.names():
+        for need in set(METHODS.metadata(name)["needs"]) - {"frames"}:  # frames: the scene file itself
+            assert f"--{need}" in options["stage1-train"] and f"--{need}" in options["stage1-pseudo"], (name, need)
+    for name in REFINERS.names():
+        for need in set(REFINERS.metadata(name)["needs"]) - {"features"}:  # features: in the label group
+            assert f"--{need}" in options["refine"], (name, need)
+    with pytest.raises(ValueError, match="needs \\['normals'\\]"):
+        Registry("thing", known_needs=("geometry",)).declare("x", "nowhere", needs=("normals",))
+
+
+def test_every_refiners_declared_options_are_its_keyword_arguments():
+    import inspect
+
+    from weakseg.refine import REFINERS
+
+    for name in REFINERS.names():
+        params = inspect.signature(REFINERS.get(name).__init__).parameters
+        assert set(REFINERS.metadata(name)["options"]) == set(params) - {"self"}, name

@@ -1,12 +1,15 @@
 """A DAG killed with SIGKILL (snakemake and every job it started, at once) during data generation,
 then, rerun with --rerun-incomplete, killed again during stage-one training, during pseudo-label
-writing and during refinement, and finally rerun to the end, gives the same scenes, models, pseudo
-labels, predictions and metrics as an uninterrupted run. After every kill, whatever sits at an
+writing, during refinement and during the second self-training round's training, and finally
+rerun to the end, gives the same scenes, models, pseudo labels, predictions and metrics as an
+uninterrupted run. After every kill, whatever sits at an
 output's name is complete and equal to the uninterrupted run's (half-written files only ever exist
 under `.tmp-*` names); stage-one training resumes from its last per-epoch checkpoint.
 
-One DAG killed four times in a row rather than four DAGs killed once: each kill point is reached
-by a rerun of the previous kill (the user's path), and the test costs two runs of the DAG, not five.
+One DAG killed five times in a row rather than five DAGs killed once: each kill point is reached
+by a rerun of the previous kill (the user's path), and the test costs two runs of the DAG, not
+six. The kill points after data generation follow the clicks experiment's chain (One Thing One
+Click, two rounds), whose steps run strictly one after another.
 Runs on tests/configs/faults.yaml (smaller than tiny).
 """
 
@@ -86,15 +89,18 @@ def any_file(results, pattern):
     return any(results.glob(pattern))
 
 
-# The moments: the first scene written while the others are being generated; a stage-one
-# checkpoint written, the model not yet; the first pseudo-label group under construction or
-# written; the same for the refined labels.
+# The moments: the first scene written while the others are being generated; round 1's
+# checkpoint written, its model not yet; the first pseudo-label group under construction or
+# written; the same for the refined labels; round 2's checkpoint written, its model not yet.
+ROUND1, ROUND2 = "clicks/stage1/round1", "clicks/stage1/round2"
 MOMENTS = {
     "data_generation": lambda r: any_file(r, "scenes/*.h5"),
-    "stage1_training": lambda r: (r / "mprm/stage1/model.ckpt").exists() and not (r / "mprm/stage1/model.pt").exists(),
-    "pseudo_labels": lambda r: any_file(r, "mprm/stage1/pseudo.zarr/.tmp-*") or any_file(r, "mprm/stage1/pseudo.zarr/synth_*"),
-    "refinement": lambda r: any_file(r, "mprm/refined/pseudo.zarr/.tmp-*") or any_file(r, "mprm/refined/pseudo.zarr/synth_*"),
+    "stage1_training": lambda r: (r / f"{ROUND1}/model.ckpt").exists() and not (r / f"{ROUND1}/model.pt").exists(),
+    "pseudo_labels": lambda r: any_file(r, f"{ROUND1}/pseudo.zarr/.tmp-*") or any_file(r, f"{ROUND1}/pseudo.zarr/synth_*"),
+    "refinement": lambda r: any_file(r, "clicks/refined/round1/pseudo.zarr/.tmp-*") or any_file(r, "clicks/refined/round1/pseudo.zarr/synth_*"),
+    "round2_training": lambda r: (r / f"{ROUND2}/model.ckpt").exists() and not (r / f"{ROUND2}/model.pt").exists(),
 }
+GROUPS = ("*/*/*.zarr/synth_*", "*/*/round*/*.zarr/synth_*")  # predictions; each round's labels
 
 
 @pytest.fixture
@@ -104,8 +110,8 @@ def reference(faults_reference):
 
 def outputs(results):
     """Every output of the DAG present under its own name, and the `.tmp-*` names beside them."""
-    listed = sorted(p for pattern in ("scenes/*.h5", "*/weak/*.json", "*/stage*/model.pt", "*/*/*.zarr/synth_*",
-                                      "*/metrics/*.json", "summary.*") for p in results.glob(pattern)
+    listed = sorted(p for pattern in ("scenes/*.h5", "*/weak/*.json", "*/stage2/model.pt", "*/stage1/round*/model.pt",
+                                      *GROUPS, "*/metrics/*.json", "summary.*") for p in results.glob(pattern)
                     if not p.name.startswith(".tmp-"))
     leftovers = sorted(results.rglob(".tmp-*"))
     return listed, leftovers
@@ -131,7 +137,7 @@ def assert_same_results(run, reference):
     assert (run / "summary.csv").read_text() == (reference / "summary.csv").read_text()
     for path in sorted(reference.glob("*/metrics/*.json")):
         assert json.loads((run / path.relative_to(reference)).read_text()) == json.loads(path.read_text()), path
-    for group in sorted(reference.glob("*/*/*.zarr/synth_*")):
+    for group in sorted(g for pattern in GROUPS for g in reference.glob(pattern)):
         a, b = read_labels(group), read_labels(run / group.relative_to(reference))
         np.testing.assert_array_equal(b.label, a.label, err_msg=str(group))
         np.testing.assert_array_equal(b.prob, a.prob, err_msg=str(group))
@@ -155,7 +161,7 @@ def same_content(path, ref):
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=str(path))
 
 
-def test_dag_killed_at_four_points_resumes_to_the_uninterrupted_results(reference, tmp_path):
+def test_dag_killed_at_five_points_resumes_to_the_uninterrupted_results(reference, tmp_path):
     workdir = tmp_path / "run"
     workdir.mkdir()
     results = workdir / R
@@ -167,8 +173,8 @@ def test_dag_killed_at_four_points_resumes_to_the_uninterrupted_results(referenc
         assert_complete(listed)  # nothing half-written under an output's name
         for path in listed:  # and what is there is what the uninterrupted run made
             same_content(path, reference / path.relative_to(results))
-        if name == "stage1_training":
-            epochs_done = int(__import__("torch").load(results / "mprm/stage1/model.ckpt", weights_only=True)["epoch"])
+        if name == "round2_training":
+            epochs_done = int(__import__("torch").load(results / f"{ROUND2}/model.ckpt", weights_only=True)["epoch"])
             assert epochs_done >= 1
         print(f"killed during {name}: {len(listed)} outputs complete, {len(leftovers)} .tmp-* left behind")
         # SIGKILL leaves Snakemake's lock behind: the user unlocks, then reruns
@@ -176,8 +182,8 @@ def test_dag_killed_at_four_points_resumes_to_the_uninterrupted_results(referenc
 
     snakemake(workdir, "--rerun-incomplete")
 
-    # stage one continued from the checkpoint of the kill, not from epoch 0
-    log = (results / "logs/mprm/stage1_train.log").read_text()
+    # round 2 continued from the checkpoint of the kill (weights, optimiser, memory bank), not from epoch 0
+    log = (results / "logs/clicks/round2/stage1_train.log").read_text()
     assert "resuming stage one from" in log and f"at epoch {epochs_done}/" in log, log[-2000:]
     assert_same_results(results, reference)
     for path in outputs(results)[0]:

@@ -81,7 +81,9 @@ def failing_python(tmp_path):
 
 
 def label_stores(results):
-    return sorted(p.relative_to(results) for p in results.glob("*/*/*.zarr/synth_*"))
+    """Every label group: predictions, and each round's pseudo and refined labels."""
+    return sorted(p.relative_to(results) for pattern in ("*/*/*.zarr/synth_*", "*/*/round*/*.zarr/synth_*")
+                  for p in results.glob(pattern))
 
 
 def test_slurm_run_matches_local_run_and_retries_a_failed_job(cluster, faults_reference, tmp_path):
@@ -91,7 +93,7 @@ def test_slurm_run_matches_local_run_and_retries_a_failed_job(cluster, faults_re
     # The profile as users run it. Overridden for this 2-core machine: the training rules' threads
     # (1, as `--cores 2` gives them locally, so that the results can be compared bit for bit).
     slurm_rc, slurm_s, log = snakemake(slurm_dir, "--profile", str(PROFILE),
-                                       "--set-threads", "stage1_train=1", "stage2_train=1", "predict=1", path=str(bindir))
+                                       "--set-threads", "stage1_train=1", "stage2_train=1", "predict=1", "stage1_predict=1", path=str(bindir))
     print(f"\nfaults config through SLURM: {slurm_s:.1f} s")
     assert slurm_rc == 0, log[-5000:]
 
@@ -101,7 +103,7 @@ def test_slurm_run_matches_local_run_and_retries_a_failed_job(cluster, faults_re
     assert "Trying to restart job" in log
     # (the profile groups a scene's pseudo labels with their refinement: one job, one log)
     fail_logs = sorted((p for p in (slurm_dir / ".snakemake/slurm_logs").glob("group_labels_*/*.log")
-                        if f"refine:exp=mprm,scene={FAIL_SCENE}" in p.read_text()), key=lambda p: int(p.stem))  # by SLURM job id
+                        if f"refine:exp=mprm,round=1,scene={FAIL_SCENE}" in p.read_text()), key=lambda p: int(p.stem))  # by SLURM job id
     assert len(fail_logs) == 2, fail_logs  # the failed attempt and the retry, two SLURM jobs
     # (the injected message itself went to the rule's log, which the retry rewrote)
     assert ["Error in rule" in p.read_text() for p in fail_logs] == [True, False]
@@ -110,11 +112,12 @@ def test_slurm_run_matches_local_run_and_retries_a_failed_job(cluster, faults_re
     a, b = faults_reference, slurm_dir / "results/faults"
     assert (b / "summary.csv").read_text() == (a / "summary.csv").read_text()
     metrics = sorted(p.relative_to(a) for p in a.glob("*/metrics/*.json"))
-    assert len(metrics) == 6 and metrics == sorted(p.relative_to(b) for p in b.glob("*/metrics/*.json"))
+    assert len(metrics) == 4 + 7 + 2 and metrics == sorted(p.relative_to(b) for p in b.glob("*/metrics/*.json"))
     for m in metrics:
         assert json.loads((b / m).read_text()) == json.loads((a / m).read_text()), m
     stores = label_stores(a)
-    assert len(stores) == 2 + 2 + 3 + 3 and stores == label_stores(b)
+    # mprm: 2 + 2 labels, 3 predictions; clicks: 2 rounds of 2 + 2, its own 1 val, 3; the bound 3
+    assert len(stores) == 7 + 12 + 3 and stores == label_stores(b)
     for group in stores:
         x, y = read_labels(a / group), read_labels(b / group)
         np.testing.assert_array_equal(x.label, y.label, err_msg=str(group))

@@ -38,6 +38,9 @@ class DiesInEpoch:
         self.calls += 1
         return self.learner.loss(batch, rng)
 
+    def __getattr__(self, name):  # the learner's hooks and state
+        return getattr(self.learner, name)
+
 
 def trained(rng_seed, tmp_path, kill_epoch=None):
     rng = np.random.default_rng(rng_seed)
@@ -107,3 +110,71 @@ def test_device_auto_picks_cuda_when_there_is_one(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert _setup_torch(1, {"device": "auto"}) == "cpu"
     assert _setup_torch(1, {"device": "cuda:1"}) == "cuda:1"
+
+
+class Counting:
+    """A learner with every hook and some extra state: a step counter the loss depends on."""
+
+    def __init__(self, seg):
+        self.seg, self.model, self.calls, self.steps = seg, seg.model, [], torch.zeros(())
+
+    def batches(self, examples, batch_size, rng):
+        return [[e] for e in examples[:2]]  # the method chooses: the first two scenes, one a step
+
+    def before_epoch(self, epoch, examples, rng):
+        self.calls.append(("before", epoch))
+
+    def loss(self, batch, rng):
+        return self.seg.loss(batch, rng) * (1 + 0.01 * self.steps)
+
+    def after_step(self, epoch, step):
+        self.steps += 1
+        self.calls.append(("step", epoch, step))
+
+    def after_epoch(self, epoch, history):
+        self.calls.append(("after", epoch, len(history)))
+
+    def extra_state(self):
+        return {"steps": self.steps.clone()}
+
+    def load_extra_state(self, state):
+        self.steps = state["steps"].clone()
+
+
+def test_hooks_run_in_order_and_a_methods_batches_are_its_own(tmp_path):
+    seg = Segmenter(20, PARAMS, "cpu")
+    learner = Counting(seg)
+    data = scenes(np.random.default_rng(0))[:2]
+    fit(learner, [seg.example(s, s.label) for s in data], {**SETTINGS, "epochs": 2, "batch_size": 1}, tmp_path / "m.ckpt")
+    assert learner.calls == [("before", 0), ("step", 0, 0), ("step", 0, 1), ("after", 0, 1),
+                             ("before", 1), ("step", 1, 0), ("step", 1, 1), ("after", 1, 2)]
+    saved = torch.load(tmp_path / "m.ckpt", weights_only=True)
+    assert saved["extra"]["steps"] == 4  # the method's state is in the checkpoint
+
+
+def test_batches_that_do_not_fit_the_schedule_are_refused(tmp_path):
+    seg = Segmenter(20, PARAMS, "cpu")
+    data = scenes(np.random.default_rng(0))  # 3 scenes, batch 1: the schedule has 3 steps an epoch
+    with pytest.raises(ValueError, match="2 batches in epoch 1, the schedule has 3"):
+        fit(Counting(seg), [seg.example(s, s.label) for s in data], {**SETTINGS, "batch_size": 1}, tmp_path / "m.ckpt")
+
+
+def test_a_methods_extra_state_resumes_with_its_weights(tmp_path):
+    def run(path, kill_epoch=None):
+        torch.manual_seed(0)
+        data = scenes(np.random.default_rng(0))[:2]
+        learner = Counting(Segmenter(20, PARAMS, "cpu"))
+        examples = [learner.seg.example(s, s.label) for s in data]
+        settings = {**SETTINGS, "batch_size": 1}
+        if kill_epoch is not None:
+            with pytest.raises(Killed):
+                fit(DiesInEpoch(learner, kill_epoch, 2), examples, settings, path)
+            torch.manual_seed(1)
+            learner = Counting(Segmenter(20, PARAMS, "cpu"))  # a new job: the counter starts at 0 again
+        fit(learner, examples, settings, path)
+        return learner
+
+    straight, resumed = run(tmp_path / "a.ckpt"), run(tmp_path / "b.ckpt", kill_epoch=2)
+    assert resumed.steps == straight.steps == 6
+    for name, value in straight.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[name]), name

@@ -50,17 +50,21 @@ def test_dag_writes_every_stage_and_scores_it(run):
         assert weak["kind"] == "scene_tags" and weak["tags"] == sorted(set(scene.label[scene.label >= 0].tolist()))
         clicks = json.loads((run / f"clicks/weak/{scene_id}.json").read_text())
         assert len(clicks["points"]) == len(np.unique(scene.instance))
-        clicked = read_labels(run / f"clicks/stage1/pseudo.zarr/{scene_id}").label[clicks["points"]]
-        assert clicked.tolist() == clicks["labels"]  # the baseline keeps the clicked labels
-        stage1 = read_labels(run / f"mprm/stage1/pseudo.zarr/{scene_id}")
-        refined = read_labels(run / f"mprm/refined/pseudo.zarr/{scene_id}")
+        for r in (1, 2):  # every round keeps the clicked labels
+            clicked = read_labels(run / f"clicks/stage1/round{r}/pseudo.zarr/{scene_id}")
+            assert clicked.label[clicks["points"]].tolist() == clicks["labels"]
+            assert set(clicked.features) == {"unet", "relation"}  # for the propagation refiner
+            refined = read_labels(run / f"clicks/refined/round{r}/pseudo.zarr/{scene_id}")
+            assert refined.label[clicks["points"]].tolist() == clicks["labels"]
+        stage1 = read_labels(run / f"mprm/stage1/round1/pseudo.zarr/{scene_id}")
+        refined = read_labels(run / f"mprm/refined/round1/pseudo.zarr/{scene_id}")
         assert stage1.prob.shape == (scene.num_points, 20)
         assert set(np.unique(stage1.label)) <= set(weak["tags"])  # only tagged classes
         assert stage1.attrs["method"] == "mprm" and len(stage1.attrs["class_names"]) == 20
         assert 0.7 < (refined.label >= 0).mean() < 0.9  # the confidence filter left 20 % unlabelled
-        clicks_refined = read_labels(run / f"clicks/refined/pseudo.zarr/{scene_id}")
-        assert clicks_refined.attrs["method"] == "sparse_points+graph_propagation+tag_filter+confidence_filter"
-    # geometry only where a refiner needs it: the clicks experiment's training scenes
+        clicks_refined = read_labels(run / f"clicks/refined/round2/pseudo.zarr/{scene_id}")
+        assert clicks_refined.attrs["method"] == "otoc+energy_propagation+confidence_selection"
+    # geometry only where a method or refiner needs it: the clicks experiment's training scenes
     assert sorted(p.stem for p in (run / "pre/geometry").glob("*.h5")) == train
     assert not (run / "pre/projections").exists()
     for exp in ("mprm", "clicks", "fully_supervised"):
@@ -69,19 +73,24 @@ def test_dag_writes_every_stage_and_scores_it(run):
             assert (pred.label >= 0).all() and pred.label.max() < 20
 
     m = {p.stem: json.loads(p.read_text()) for p in (run / "mprm/metrics").glob("*.json")}
-    assert sorted(m) == ["refined_train", "stage1_train", "stage2_train", "stage2_val"]
-    assert m["stage1_train"]["coverage"] == 1.0 and m["refined_train"]["coverage"] < 0.9
+    assert sorted(m) == ["refined_round1_train", "stage1_round1_train", "stage2_train", "stage2_val"]
+    assert m["stage1_round1_train"]["coverage"] == 1.0 and m["refined_round1_train"]["coverage"] < 0.9
+    assert m["stage1_round1_train"]["stage"] == "stage1" and m["stage1_round1_train"]["round"] == 1
     for result in m.values():
         conf = np.array(result["confusion"])
         assert conf.sum() == result["points"] and 0 <= result["miou"] <= 1
         assert result["annotation_seconds"] == 15.0
 
     summary = (run / "summary.md").read_text()
-    for row in ("| mprm | scene_tags | 0.25 | stage1 | train |", "| mprm | scene_tags | 0.25 | stage2 | val |",
-                "| clicks | clicks |",
-                "| fully_supervised | full | 22.30 | stage2 | val |"):
+    for row in ("| mprm | scene_tags | 0.25 | stage1 | 1 | train |", "| mprm | scene_tags | 0.25 | stage2 |  | val |",
+                "| clicks | clicks |", "| stage1 | 2 | train |", "| refined | 2 | train |",
+                "| fully_supervised | full | 22.30 | stage2 |  | val |"):
         assert row in summary
-    assert (run / "summary.csv").read_text().count("\n") == 11  # header + 2 x 4 + 2
+    clicks_rows = [line.split(",")[3:6] for line in (run / "summary.csv").read_text().splitlines() if line.startswith("clicks,")]
+    # the self-training curve round by round, the last round's own network on val, stage two
+    assert clicks_rows == [["stage1", "1", "train"], ["refined", "1", "train"], ["stage1", "2", "train"], ["refined", "2", "train"],
+                           ["stage2", "", "train"], ["stage1", "2", "val"], ["stage2", "", "val"]]
+    assert (run / "summary.csv").read_text().count("\n") == 14  # header + mprm 4 + clicks 7 + the bound 2
 
 
 @pytest.mark.slow
@@ -103,20 +112,38 @@ def test_changing_a_refiner_reruns_only_refinement_and_what_follows(run, tmp_pat
 
 
 @pytest.mark.slow
-def test_changing_a_geometry_setting_reruns_geometry_and_what_follows_but_not_stage_one(run, tmp_path):
+def test_changing_a_geometry_setting_reruns_only_what_uses_geometry(run, tmp_path):
     (tmp_path / "changed.yaml").write_text("preprocess:\n  geometry:\n    seed_resolution: 0.4\n")
     result = snakemake(run.parents[1], "-n", configs=(TINY, tmp_path / "changed.yaml"))
     assert result.returncode == 0, result.stderr[-2000:]
-    assert jobs_planned(result) == {"geometry": 4, "refine": 4, "stage2_train": 1, "predict": 1, "evaluate": 3, "summary": 1, "all": 1}
+    # the clicks experiment (its method and refiners use supervoxels), both rounds; not MPRM, not the bound
+    assert jobs_planned(result) == {"geometry": 4, "stage1_train": 2, "stage1_pseudo": 8, "refine": 8, "stage1_predict": 1,
+                                    "stage2_train": 1, "predict": 1, "evaluate": 7, "summary": 1, "all": 1}
+    assert "exp=mprm" not in result.stdout and "exp=fully_supervised" not in result.stdout
 
 
-def test_geometry_is_planned_only_for_experiments_whose_refiners_need_it(tmp_path):
+@pytest.mark.slow
+def test_changing_the_last_rounds_setting_reruns_only_the_last_round_and_what_follows(run, tmp_path):
+    (tmp_path / "changed.yaml").write_text("experiments:\n  clicks:\n    rounds: [{}, {epochs: 9}]\n")
+    result = snakemake(run.parents[1], "-n", configs=(TINY, tmp_path / "changed.yaml"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert jobs_planned(result) == {"stage1_train": 1, "stage1_pseudo": 4, "refine": 4, "stage1_predict": 1,
+                                    "stage2_train": 1, "predict": 1, "evaluate": 5, "summary": 1, "all": 1}
+    assert "round=1" not in result.stdout
+
+
+def test_geometry_is_planned_only_for_experiments_whose_method_or_refiners_need_it(tmp_path):
     result = snakemake(tmp_path, "-n", "-p")
     assert result.returncode == 0, result.stderr[-2000:]
     assert jobs_planned(result)["geometry"] == 4  # the clicks experiment's training scenes
-    refines = [line for line in result.stdout.splitlines() if "python -m weakseg refine" in line]
-    assert len(refines) == 8 and all(("--geometry" in line) == ("/clicks/" in line) for line in refines)
-    (tmp_path / "plain.yaml").write_text("experiments:\n  clicks:\n    refiners: [{name: tag_filter}]\n")
+    lines = result.stdout.splitlines()
+    refines = [line for line in lines if "python -m weakseg refine" in line]
+    assert len(refines) == 4 + 8 and all(("--geometry" in line) == ("/clicks/" in line) for line in refines)
+    # the method's own jobs get it too; round 2's also get round 1's refined labels
+    trains = [line for line in lines if "python -m weakseg stage1-train" in line and "/clicks/" in line]
+    assert len(trains) == 2 and all(line.count("pre/geometry/") == 4 for line in trains)
+    assert sum("--previous" in line and line.count("refined/round1/pseudo.zarr/") == 4 for line in trains) == 1
+    (tmp_path / "plain.yaml").write_text("experiments:\n  clicks:\n    enabled: false\n")
     result = snakemake(tmp_path, "-n", configs=(TINY, tmp_path / "plain.yaml"))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "geometry" not in jobs_planned(result) and "--geometry" not in result.stdout
@@ -133,9 +160,18 @@ def test_preprocess_target_builds_geometry_for_every_scene_and_projections_for_t
     ("experiments:\n  mprm:\n    supervision: {kind: point_fraction}\n",
      "experiments.mprm.supervision: {'kind': 'point_fraction'} is not valid"),
     ("experiments:\n  mprm:\n    supervision: clicks\n", "experiment 'mprm': method 'mprm' cannot learn from 'clicks'"),
-    # a method's own option on another method
+    # a method's own option on another method, a misspelt key, a refiner's misspelt option, a bad value
     ("experiments:\n  mprm:\n    stage1: {test_views: {rotations: 2, scales: [1.0]}}\n",
-     "experiments.mprm.stage1.test_views: this setting does not apply here"),
+     "experiments.mprm.stage1: unknown option 'test_views' for method 'mprm' (it takes: attention_channels, batch_size,"),
+    ("experiments:\n  mprm:\n    stage1: {epochz: 3}\n", "experiments.mprm.stage1: unknown option 'epochz' for method 'mprm'"),
+    ("experiments:\n  clicks:\n    refiners: [{name: energy_propagation, iteratons: 3}]\n",
+     "experiments.clicks.refiners[0]: unknown option 'iteratons' for refiner 'energy_propagation' (it takes: color_lambda,"),
+    ("experiments:\n  clicks:\n    refiners: [{name: confidence_selection, threshold: 2}]\n",
+     "experiments.clicks.refiners[0].threshold: 2 is greater than the maximum of 1"),
+    ("experiments:\n  clicks:\n    rounds: [{}, {embeding_dim: 4}]\n",
+     "experiments.clicks.rounds[1]: unknown option 'embeding_dim' for method 'otoc'"),
+    ("experiments:\n  mprm:\n    rounds: 2\n",
+     "experiment 'mprm': method 'mprm' does not learn from a previous round's labels, so it runs one round (rounds: 1)"),
     # a dataset type's own keys only: a Pointcept source has no generator settings
     ("dataset:\n  type: scannet_pointcept\n  root: .\n", "dataset: Unevaluated properties are not allowed ('num_train', 'num_val', 'scan', 'seed' were unexpected)"),
     ("dataset:\n  type: ply_folder\n  root: nowhere\n  num_train: 1\n", "dataset: Unevaluated properties"),
@@ -185,8 +221,10 @@ def test_the_real_data_config_plans_the_whole_dag_on_the_two_scannet_scenes(tmp_
            "--configfile", str(REPO / "configs/scannet_pointcept.yaml"), "--config", f"dataset={{root: {root}}}"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert jobs_planned(result) == {"scene": 2, "weak_labels": 2, "geometry": 1, "stage1_train": 2, "stage1_pseudo": 2, "refine": 2,
-                                    "stage2_train": 3, "predict": 3, "evaluate": 10, "summary": 1, "all": 1}
+    # sub-cloud MPRM, One Thing One Click (3 rounds), the point-supervised clicks baseline, the bound
+    assert jobs_planned(result) == {"scene": 2, "weak_labels": 3, "geometry": 1, "stage1_train": 1 + 3 + 1, "stage1_pseudo": 5,
+                                    "refine": 5, "stage1_predict": 2, "stage2_train": 4, "predict": 4,
+                                    "evaluate": 4 + 9 + 5 + 2, "summary": 1, "all": 1}
     assert "scene0011_01" in result.stdout
 
 

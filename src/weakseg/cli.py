@@ -88,31 +88,114 @@ def _inputs_digest(paths):
     return h.hexdigest()
 
 
+# What a method's declared needs (weakseg.methods) are read from: the job's --<need> paths.
+def _read_need(need, path, scene):
+    from .io import read_labels, read_projections
+
+    if need == "geometry":
+        return _read_geometry_of(path, scene)
+    if need == "projections":
+        return read_projections(path)
+    if need == "previous":
+        if path is None:  # the first round
+            return None
+        labels = read_labels(path).label
+        if len(labels) != scene.num_points:
+            raise WeaksegError(path, f"{len(labels)} labels for a scene of {scene.num_points} points")
+        return labels
+    raise AssertionError(need)
+
+
+def _method_inputs(meta, a, count):
+    """Per scene of the job: the keyword arguments of the method's needs (besides `frames`, which
+    is how the scene is read), from the job's path lists (`--geometry A B ...`)."""
+    lists = {}
+    for need in meta["needs"]:
+        if need == "frames":
+            continue
+        paths = getattr(a, need) or []
+        if need == "previous" and not paths:
+            paths = [None] * count
+        if len(paths) != count:
+            raise WeaksegError(f"--{need}", f"method {a.settings['method']!r} needs the {need} of each of the "
+                                            f"{count} scene(s); {len(paths)} given")
+        lists[need] = paths
+    return [{need: paths[i] for need, paths in lists.items()} for i in range(count)]
+
+
+def _scene_and_needs(meta, path, need_paths):
+    from .io import read_scene
+
+    scene = read_scene(path, frames="frames" in meta["needs"])
+    return scene, {need: _read_need(need, p, scene) for need, p in need_paths.items()}
+
+
+def _method(a, device):
+    from .methods import METHODS
+
+    meta = METHODS.metadata(a.settings["method"])
+    return METHODS.get(a.settings["method"])(len(a.classes), a.settings, device), meta
+
+
 def cmd_stage1_train(a):
     from .io import read_json
-    from .methods import METHODS
-    from .train import fit, save_checkpoint
+    from .train import fit, save_model
 
     device = _setup_torch(a.threads, a.settings)
-    method = METHODS.get(a.settings["method"])(len(a.classes), a.settings, device)
-    weak = [read_json(p) for p in a.weak]
-    examples = _load_examples(method.example, a.scenes, weak)
-    resumable = {**a.settings, "inputs": _inputs_digest([*a.scenes, *a.weak])}
+    method, meta = _method(a, device)
+    if len(a.weak) != len(a.scenes):
+        raise WeaksegError("--weak", f"{len(a.weak)} weak-label files for {len(a.scenes)} scenes")
+    examples = []
+    for path, weak, need_paths in zip(a.scenes, a.weak, _method_inputs(meta, a, len(a.scenes))):
+        scene, needs = _scene_and_needs(meta, path, need_paths)
+        examples.append(method.example(scene, read_json(weak), **needs))
+    inputs = [*a.scenes, *a.weak, *(p for n in meta["needs"] if n != "frames" for p in getattr(a, n) or [])]
+    resumable = {**a.settings, "inputs": _inputs_digest(inputs)}
     history = fit(method, examples, resumable, Path(a.out).with_suffix(".ckpt"), desc="stage one")
-    save_checkpoint(a.out, {"model": method.model.state_dict(), "history": json.dumps(history)})
+    save_model(a.out, method, history)
+
+
+def _write_method_labels(out, result, attrs):
+    from .io import write_labels
+
+    prob, features = result if isinstance(result, tuple) else (result, None)
+    write_labels(out, prob, attrs=attrs, features=features)
 
 
 def cmd_stage1_pseudo(a):
-    from .io import read_json, read_scene, write_labels
-    from .methods import METHODS
-    from .train import load_weights
+    from .io import read_json
+    from .train import load_model
 
     device = _setup_torch(a.threads, a.settings)
-    method = METHODS.get(a.settings["method"])(len(a.classes), a.settings, device)
-    load_weights(a.model, method.model)
-    scene = read_scene(a.scene)
-    prob = method.pseudo_labels(scene, read_json(a.weak))
-    write_labels(a.out, prob, attrs=_label_attrs(a, scene, a.settings["method"]))
+    method, meta = _method(a, device)
+    load_model(a.model, method)
+    (need_paths,) = _method_inputs(meta, _single(a, meta), 1)
+    scene, needs = _scene_and_needs(meta, a.scene, need_paths)
+    result = method.pseudo_labels(scene, read_json(a.weak), **needs)
+    _write_method_labels(a.out, result, _label_attrs(a, scene, a.settings["method"]))
+
+
+def cmd_stage1_predict(a):
+    """The method's own network on scenes without weak labels (the validation split)."""
+    from .io import atomic_dir, read_scene, write_labels
+    from .train import load_model
+
+    device = _setup_torch(a.threads, a.settings)
+    method, _ = _method(a, device)
+    load_model(a.model, method)
+    with atomic_dir(a.out) as tmp:
+        for path in a.scenes:
+            scene = read_scene(path)
+            write_labels(tmp / scene.scene_id, method.predict(scene), attrs=_label_attrs(a, scene, a.settings["method"]))
+
+
+def _single(a, meta):
+    """The one-scene job's need paths as one-element lists, as the training job has them."""
+    for need in meta["needs"]:
+        if need != "frames":
+            value = getattr(a, need)
+            setattr(a, need, [value] if value else [])
+    return a
 
 
 def _label_attrs(a, scene, method):
@@ -151,34 +234,35 @@ def cmd_refine(a):
     from .io import read_json, read_labels, read_scene, write_labels
     from .refine import REFINERS
 
-    # the per-scene caches given, by the names refiners declare in `needs` (weakseg.refine)
-    given = {"geometry": a.geometry} if a.geometry else {}
+    # the per-scene inputs given, by the names refiners declare in `needs` (weakseg.refine)
+    given = {"geometry": a.geometry, "features": a.labels}
     chain = []
     for spec in a.settings["refiners"]:
         spec = dict(spec)
         name = spec.pop("name")
-        needs = REFINERS.metadata(name).get("needs", ())
+        needs = REFINERS.metadata(name)["needs"]
         for need in needs:
-            if need not in given:
+            if not given[need]:
                 raise WeaksegError(f"--{need}", f"refiner {name!r} needs the scene's {need}; none given")
         try:
             chain.append((REFINERS.get(name)(**spec), needs))
-        except TypeError as err:  # an option the refiner does not have
+        except TypeError as err:  # an option the refiner does not have (config.check refuses it first)
             raise WeaksegError("config.yaml", f"refiner {name!r}: {err}") from None
     scene = read_scene(a.scene)
     weak = read_json(a.weak)
-    prob = read_labels(a.labels).prob
-    caches = {"geometry": _read_geometry_of(a.geometry, scene)} if a.geometry else {}
+    labels = read_labels(a.labels)
+    prob = labels.prob
+    inputs = {"geometry": _read_geometry_of(a.geometry, scene) if a.geometry else None, "features": labels.features}
     for refiner, needs in chain:
-        prob = refiner(scene, weak, prob, **{need: caches[need] for need in needs})
+        prob = refiner(scene, weak, prob, **{need: inputs[need] for need in needs})
     names = "+".join(spec["name"] for spec in a.settings["refiners"])
-    write_labels(a.out, prob, attrs=_label_attrs(a, scene, f"{a.settings['method']}+{names}"))
+    write_labels(a.out, prob, attrs=_label_attrs(a, scene, f"{a.settings['method']}+{names}" if names else a.settings["method"]))
 
 
 def cmd_stage2_train(a):
     from .io import read_labels
     from .segmentation import Segmenter
-    from .train import fit, save_checkpoint
+    from .train import fit, save_model
 
     device = _setup_torch(a.threads, a.settings)
     seg = Segmenter(len(a.classes), a.settings, device)
@@ -189,17 +273,17 @@ def cmd_stage2_train(a):
     seg.balance(examples)
     resumable = {**a.settings, "inputs": _inputs_digest([*a.scenes, *(a.labels or [])])}
     history = fit(seg, examples, resumable, Path(a.out).with_suffix(".ckpt"), desc="stage two")
-    save_checkpoint(a.out, {"model": seg.model.state_dict(), "history": json.dumps(history)})
+    save_model(a.out, seg, history)
 
 
 def cmd_predict(a):
     from .io import atomic_dir, read_scene, write_labels
     from .segmentation import Segmenter
-    from .train import load_weights
+    from .train import load_model
 
     device = _setup_torch(a.threads, a.settings)
     seg = Segmenter(len(a.classes), a.settings, device)
-    load_weights(a.model, seg.model)
+    load_model(a.model, seg)
     with atomic_dir(a.out) as tmp:
         for path in a.scenes:
             scene = read_scene(path)
@@ -225,7 +309,8 @@ def cmd_evaluate(a):
         annotated += int((scene.label >= 0).sum())
     result = scores(np.asarray(conf), a.classes, annotated)
     seconds = [read_json(p)["annotation_seconds"] for p in a.weak] if a.weak else [FULL_LABEL_SECONDS]
-    result.update(stage=a.stage, split=a.split, scenes=len(a.scenes), experiment=a.experiment,
+    stage, _, round_ = a.stage.partition("_round")  # stage1_round2: round 2's stage-one labels
+    result.update(stage=stage, round=int(round_) if round_ else None, split=a.split, scenes=len(a.scenes), experiment=a.experiment,
                   supervision=a.supervision, annotation_seconds=float(np.mean(seconds)))
     write_json(a.out, result)
 
@@ -260,16 +345,32 @@ def build_parser():
     s.add_argument("--scene", required=True)
     s.add_argument("--settings", type=_settings, required=True, help="kind, seed and options; or the user's tags")
 
+    def method_needs(s, many):
+        # the method's declared needs (weakseg.methods), one path per scene of the job
+        for need, what in (("geometry", "geometry file"), ("projections", "projections file"),
+                           ("previous", "previous round's refined label group")):
+            if many:
+                s.add_argument(f"--{need}", nargs="*", default=[], help=f"each scene's {what}, for a method that needs it")
+            else:
+                s.add_argument(f"--{need}", help=f"the scene's {what}, for a method that needs it")
+
     s = step("stage1-train", cmd_stage1_train, "train a stage-one method on weak labels")
     learner(s)
     s.add_argument("--scenes", nargs="+", required=True)
     s.add_argument("--weak", nargs="+", required=True)
+    method_needs(s, many=True)
 
     s = step("stage1-pseudo", cmd_stage1_pseudo, "write one scene's stage-one pseudo labels")
     learner(s)
     s.add_argument("--model", required=True)
     s.add_argument("--scene", required=True)
     s.add_argument("--weak", required=True)
+    method_needs(s, many=False)
+
+    s = step("stage1-predict", cmd_stage1_predict, "segment scenes with a stage-one method's own network (one store)")
+    learner(s)
+    s.add_argument("--model", required=True)
+    s.add_argument("--scenes", nargs="+", required=True)
 
     s = step("geometry", cmd_geometry, "one scene's supervoxels, supervoxel graph and PFH (HDF5)")
     s.add_argument("--settings", type=_settings, required=True, help="the config's preprocess.geometry section")
@@ -300,7 +401,7 @@ def build_parser():
     s.add_argument("--classes", type=lambda t: tuple(json.loads(t)), required=True)
     s.add_argument("--scenes", nargs="+", required=True)
     s.add_argument("--labels", nargs="+", required=True)
-    s.add_argument("--stage", required=True)
+    s.add_argument("--stage", required=True, help="stage2, or stage1_round<r> / refined_round<r>")
     s.add_argument("--split", required=True)
     s.add_argument("--experiment", required=True)
     s.add_argument("--supervision", required=True)

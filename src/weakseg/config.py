@@ -2,15 +2,17 @@
 
 `validate` checks each value against the JSON schema (workflow/schemas/config.schema.yaml);
 `check` checks what the schema cannot: that each method accepts its experiment's weak-label kind,
-that each refiner exists, that the weak labels can be made (simulated from ground truth, or the
+that each method and refiner exists and takes the options given (declared in their registries),
+that the rounds can run, that the weak labels can be made (simulated from ground truth, or the
 user's tags), and which splits can be scored. Pure Python, imported by the Snakefile at parse time.
 """
 
 from __future__ import annotations
 
 from .errors import WeaksegError
-from .methods import METHODS
+from .methods import METHODS, TRAINING_KEYS
 from .refine import REFINERS
+from .registry import check_options
 from .weak import SIMULATORS
 
 FULL = "full"  # supervision by the ground truth itself: the upper bound
@@ -41,6 +43,19 @@ def supervision(experiment):
     return {"kind": s} if isinstance(s, str) else dict(s)
 
 
+def rounds(experiment):
+    """The stage-one settings of each self-training round, first to last: `rounds: N` repeats
+    `stage1`; a list of mappings gives one round each, each overriding keys of `stage1`."""
+    given = experiment.get("rounds", 1)
+    overrides = [{}] * given if isinstance(given, int) else given
+    return [{**experiment["stage1"], **o} for o in overrides]
+
+
+def retrains(experiment):
+    """Whether the experiment has a stage two (dense retraining); `stage2: false` leaves it out."""
+    return experiment.get("stage2", {}) is not False
+
+
 def enabled_experiments(config):
     return {name: exp for name, exp in config["experiments"].items() if exp.get("enabled", True)}
 
@@ -69,8 +84,10 @@ def check(config, scenes, user_tags=None, where="config.yaml"):
         if kind not in accepts:
             raise WeaksegError(where, f"experiment {name!r}: method {method!r} cannot learn from {kind!r} "
                                       f"(it accepts {', '.join(sorted(accepts))})")
-        for spec in exp.get("refiners", []):
-            REFINERS.metadata(spec["name"], where)  # an unknown name fails here, not in a job
+        _check_stage1(name, exp, where)
+        for i, spec in enumerate(exp.get("refiners", [])):  # an unknown name or option fails here, not in a job
+            check_options(spec, REFINERS.metadata(spec["name"], where)["options"], ("name",),
+                          f"experiments.{name}.refiners[{i}]", f"refiner {spec['name']!r}", where)
         given = user_tags or {}
         missing = [s for s in unlabelled if s not in given]
         if kind != "scene_tags" and unlabelled:
@@ -82,3 +99,22 @@ def check(config, scenes, user_tags=None, where="config.yaml"):
     return [split for split in ("train", "val")
             if any(info["split"] == split for info in scenes.values())
             and all(info["labelled"] for info in scenes.values() if info["split"] == split)]
+
+
+def _check_stage1(name, exp, where):
+    method = exp["stage1"]["method"]
+    meta = METHODS.metadata(method, where)
+    check_options(exp["stage1"], meta["options"], TRAINING_KEYS, f"experiments.{name}.stage1", f"method {method!r}", where)
+    given = exp.get("rounds", 1)
+    if isinstance(given, list):
+        for i, override in enumerate(given):
+            at = f"experiments.{name}.rounds[{i}]"
+            if "method" in override:
+                raise WeaksegError(where, f"{at}: every round trains the experiment's method; 'method' cannot change")
+            check_options(override, meta["options"], TRAINING_KEYS, at, f"method {method!r}", where)
+    if exp.get("stage2", {}) is False and not meta.get("predicts"):
+        raise WeaksegError(where, f"experiment {name!r}: method {method!r} cannot segment a scene on its own, "
+                                  "so its final model is stage two (stage2: false is not possible)")
+    if len(rounds(exp)) > 1 and "previous" not in meta["needs"]:
+        raise WeaksegError(where, f"experiment {name!r}: method {method!r} does not learn from a previous round's "
+                                  "labels, so it runs one round (rounds: 1)")

@@ -213,11 +213,13 @@ def read_scene(path, frames=False) -> Scene:
 
 
 # --------------------------------------------------------------------------- pseudo labels / predictions
-def write_labels(group, prob, confidence=None, attrs=None):
+def write_labels(group, prob, confidence=None, attrs=None, features=None):
     """Write one scene's group (`<store>.zarr/<scene>`): prob (N,C) f16, label (N,) i16, confidence (N,) f16.
 
     `label` is argmax(prob), or -1 where every probability is 0 (an ignored point).
-    `confidence` defaults to the max probability. The group appears only when complete.
+    `confidence` defaults to the max probability. `features` ({name: (S, D) array}, optional):
+    a stage-one method's per-supervoxel features, for the refiners that need them, stored as
+    `features/<name>` float32. The group appears only when complete.
     """
     group = Path(group)
     prob = np.asarray(prob, dtype=np.float32)
@@ -233,6 +235,10 @@ def write_labels(group, prob, confidence=None, attrs=None):
         g.create_array("prob", data=prob.astype(np.float16), chunks=chunks)
         g.create_array("label", data=label, chunks=chunks[:1])
         g.create_array("confidence", data=np.asarray(confidence, dtype=np.float16), chunks=chunks[:1])
+        if features:
+            f = g.create_group("features")
+            for name, values in sorted(features.items()):
+                f.create_array(name, data=np.asarray(values, dtype=np.float32))
 
 
 def _ensure_root_group(store):
@@ -248,6 +254,7 @@ class Labels:
     label: np.ndarray  # (N,) int64, -1 = ignored
     confidence: np.ndarray  # (N,) float32
     attrs: dict
+    features: dict = field(default_factory=dict)  # name -> (S, D) float32, per supervoxel
 
 
 def read_labels(group) -> Labels:
@@ -260,6 +267,7 @@ def read_labels(group) -> Labels:
         label=g["label"][:].astype(np.int64),
         confidence=g["confidence"][:].astype(np.float32),
         attrs=dict(g.attrs),
+        features={name: a[:] for name, a in g["features"].arrays()} if "features" in g else {},
     )
 
 

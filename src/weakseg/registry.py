@@ -1,4 +1,11 @@
-"""Name -> class registries, so config.yaml picks a method, refiner or dataset type by name."""
+"""Name -> class registries, so config.yaml picks a method, refiner or dataset type by name.
+
+A component is declared (name, module, facts) without importing its module, and registered by
+its module when that is imported. The facts the DAG and the config check use:
+- `options`: {option name: JSON schema of its value}, every option the component takes. A key
+  in config.yaml that is not declared is refused at parse time, naming it (`check_options`).
+- `needs`: the per-scene inputs its jobs receive, by name (see the registries' modules).
+"""
 
 import importlib
 
@@ -6,8 +13,9 @@ from .errors import WeaksegError
 
 
 class Registry:
-    def __init__(self, kind):
+    def __init__(self, kind, known_needs=()):
         self.kind = kind
+        self.known_needs = frozenset(known_needs)
         self._items = {}
         self._declared = {}  # name -> (module, metadata)
 
@@ -24,6 +32,11 @@ class Registry:
         """Name a component, the module that registers it and facts about it, without importing
         the module: the DAG checks a config against the metadata at parse time, and importing
         torch there would cost seconds on every `snakemake` call."""
+        unknown = set(metadata.get("needs", ())) - self.known_needs
+        if unknown:  # a need no job can be given would only fail when the job runs
+            raise ValueError(f"{self.kind} {name!r} needs {sorted(unknown)}; jobs can be given {sorted(self.known_needs)}")
+        metadata.setdefault("options", {})
+        metadata.setdefault("needs", ())
         self._declared[name] = (module, metadata)
 
     def names(self):
@@ -35,10 +48,27 @@ class Registry:
 
     def metadata(self, name, where="config.yaml"):
         self._known(name, where)
-        return self._declared.get(name, (None, {}))[1]
+        return self._declared.get(name, (None, {"options": {}, "needs": ()}))[1]
 
     def get(self, name, where="config.yaml"):
         self._known(name, where)
         if name not in self._items:
             importlib.import_module(self._declared[name][0])
         return self._items[name]
+
+
+def check_options(given, declared, common, at, what, where="config.yaml"):
+    """Refuse a key of `given` that is neither a `common` key nor a declared option, and a
+    declared option whose value does not match its schema: one line naming the key."""
+    import jsonschema
+
+    unknown = sorted(set(given) - set(common) - set(declared))
+    if unknown:
+        takes = ", ".join(sorted(set(declared) | set(common) - {"name"})) or "no options"
+        raise WeaksegError(where, f"{at}: unknown option {unknown[0]!r} for {what} (it takes: {takes})")
+    for key, schema in declared.items():
+        if key in given:
+            try:
+                jsonschema.validate(given[key], schema)
+            except jsonschema.ValidationError as err:
+                raise WeaksegError(where, f"{at}.{key}: {err.message}") from None

@@ -2,9 +2,10 @@
 import json
 
 from weakseg.classes import class_names
-from weakseg.config import FULL, check, enabled_experiments, supervision, validate
+from weakseg.config import FULL, check, enabled_experiments, retrains, rounds, supervision, validate
 from weakseg.datasets import DATASETS
 from weakseg.errors import WeaksegError
+from weakseg.methods import METHODS
 from weakseg.refine import REFINERS
 
 ENV = "../../envs/weakseg.yaml"
@@ -42,7 +43,8 @@ SCENE_SETTINGS = {k: v for k, v in DATASET.items() if k not in getattr(SOURCE, "
 wildcard_constraints:
     scene=r"[A-Za-z0-9_-]+",
     exp=r"[A-Za-z0-9_-]+",
-    stage=r"stage1|refined|stage2",
+    round=r"[0-9]+",
+    stage=r"(stage1|refined)_round[0-9]+|stage2",
     split=r"train|val",
 
 
@@ -61,14 +63,48 @@ def weak_settings(exp, scene):
     return {"seed": config["seed"], **supervision(EXPERIMENTS[exp])}
 
 
-def stage1_settings(exp):
-    return {"seed": config["seed"], "device": config["device"], **EXPERIMENTS[exp]["stage1"]}
+def num_rounds(exp):
+    return len(rounds(EXPERIMENTS[exp]))
+
+
+def stage1_settings(exp, round):
+    """Round `round`'s stage-one settings (1-based). Only that round's: changing a later round's
+    settings, or adding rounds, reruns none of the earlier ones."""
+    return {"seed": config["seed"], "device": config["device"], **rounds(EXPERIMENTS[exp])[int(round) - 1]}
+
+
+def method_meta(exp):
+    return METHODS.metadata(EXPERIMENTS[exp]["stage1"]["method"])
+
+
+def refined_group(exp, round, scene):
+    return f"{R}/{exp}/refined/round{round}/pseudo.zarr/{scene}"
+
+
+def method_inputs(exp, round, scenes):
+    """The per-scene inputs the experiment's method declares it needs (`needs`, weakseg.methods),
+    by name, each a list over `scenes`: {"geometry": [pre/geometry/<scene>.h5, ...], "previous":
+    [the previous round's refined labels, ...] (from round 2 on)}. `frames` needs no file: the
+    job reads the scene with its frames."""
+    out = {}
+    for need in method_meta(exp)["needs"]:
+        if need in ("geometry", "projections"):
+            out[need] = [f"{R}/pre/{need}/{s}.h5" for s in scenes]
+        elif need == "previous" and int(round) > 1:
+            out[need] = [refined_group(exp, int(round) - 1, s) for s in scenes]
+    return out
+
+
+def need_args(inputs):
+    """`--geometry A B --previous C D`: the job's arguments for `method_inputs`' files."""
+    return " ".join(f"--{need} " + " ".join(shlex.quote(p) for p in paths) for need, paths in inputs.items())
 
 
 def pre_files(exp, scene):
     """The per-scene caches the experiment's refiners declare they need (`needs`, weakseg.refine),
-    by name: {"geometry": ".../pre/geometry/<scene>.h5"}; each is passed as `--<name> PATH`."""
-    needs = sorted({n for spec in EXPERIMENTS[exp]["refiners"] for n in REFINERS.metadata(spec["name"]).get("needs", ())})
+    by name: {"geometry": ".../pre/geometry/<scene>.h5"}; each is passed as `--<name> PATH`.
+    (`features` come with the pseudo labels themselves.)"""
+    needs = sorted({n for spec in EXPERIMENTS[exp]["refiners"] for n in REFINERS.metadata(spec["name"])["needs"]} - {"features"})
     return {need: f"{R}/pre/{need}/{scene}.h5" for need in needs}
 
 
@@ -84,23 +120,48 @@ def weak_files(exp, split):
     return expand(f"{R}/{exp}/weak/{{scene}}.json", scene=SCENES[split])
 
 
-STORES = {"stage1": "stage1/pseudo.zarr", "refined": "refined/pseudo.zarr", "stage2": "stage2/pred.zarr"}
-
-
 def label_groups(exp, stage, split):
-    return expand(f"{R}/{exp}/{STORES[stage]}/{{scene}}", scene=SCENES[split])
+    """The label groups `stage` wrote for the split's scenes: stage two's predictions, a round's
+    pseudo or refined labels (training split), or a round's own predictions (validation split,
+    methods that `predicts`). `stage`: stage2, stage1_round<r> or refined_round<r>."""
+    if stage == "stage2":
+        return expand(f"{R}/{exp}/stage2/pred.zarr/{{scene}}", scene=SCENES[split])
+    step, round = stage.split("_round")
+    if split == "val":
+        return expand(f"{R}/{exp}/stage1/round{round}/pred.zarr/{{scene}}", scene=SCENES[split])
+    return expand(f"{R}/{exp}/{step}/round{round}/pseudo.zarr/{{scene}}", scene=SCENES[split])
+
+
+def label_store(exp, stage, split):
+    """What evaluating `stage` waits for: a one-job store (predictions) or the per-scene groups."""
+    if stage == "stage2":
+        return f"{R}/{exp}/stage2/pred.zarr"
+    if split == "val":
+        return f"{R}/{exp}/stage1/round{stage.split('_round')[1]}/pred.zarr"
+    return label_groups(exp, stage, split)
 
 
 def stage2_labels(w):
-    """Stage two learns from the refined pseudo labels, or from the ground truth (none given)."""
-    return [] if kind(w.exp) == FULL else label_groups(w.exp, "refined", "train")
+    """Stage two learns from the last round's refined pseudo labels, or from the ground truth (none given)."""
+    if kind(w.exp) == FULL:
+        return []
+    return [refined_group(w.exp, num_rounds(w.exp), s) for s in SCENES["train"]]
 
 
 def evaluated(exp):
-    """The metrics files of an experiment: every stage's labels on the training split, and the
-    final model on each split, for the splits that have ground truth."""
-    stages = ["stage2"] if kind(exp) == FULL else ["stage1", "refined", "stage2"]
-    pairs = [(stage, "train") for stage in stages] + [("stage2", "val")]
+    """The metrics files of an experiment: every round's pseudo and refined labels on the
+    training split, the last round's own network on the validation split (methods that
+    predict), and stage two on each split (unless `stage2: false`), for the splits that have
+    ground truth."""
+    if kind(exp) == FULL:
+        pairs = [("stage2", "train"), ("stage2", "val")]
+    else:
+        n = num_rounds(exp)
+        pairs = [(f"{step}_round{r}", "train") for r in range(1, n + 1) for step in ("stage1", "refined")]
+        if method_meta(exp).get("predicts"):
+            pairs.append((f"stage1_round{n}", "val"))
+        if retrains(EXPERIMENTS[exp]):
+            pairs += [("stage2", "train"), ("stage2", "val")]
     return [f"{R}/{exp}/metrics/{stage}_{split}.json" for stage, split in pairs if split in EVALUATED_SPLITS]
 
 
@@ -109,5 +170,5 @@ def final_outputs():
     pseudo labels and predictions."""
     if any(evaluated(exp) for exp in EXPERIMENTS):
         return [f"{R}/summary.md", f"{R}/summary.csv"]
-    return [f"{R}/{exp}/{STORES['stage2']}" for exp in EXPERIMENTS] + \
-        [g for exp in EXPERIMENTS if kind(exp) != FULL for g in label_groups(exp, "refined", "train")]
+    return [f"{R}/{exp}/stage2/pred.zarr" for exp in EXPERIMENTS if retrains(EXPERIMENTS[exp])] + \
+        [refined_group(exp, num_rounds(exp), s) for exp in EXPERIMENTS if kind(exp) != FULL for s in SCENES["train"]]

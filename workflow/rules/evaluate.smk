@@ -10,8 +10,8 @@ localrules:
 rule evaluate:
     input:
         scenes=lambda w: scene_files(w.split),
-        # stage two writes one store (a directory output), stage one one group per scene
-        labels=lambda w: f"{R}/{w.exp}/{STORES['stage2']}" if w.stage == "stage2" else label_groups(w.exp, w.stage, w.split),
+        # predictions are one store (a directory output), pseudo labels one group per scene
+        labels=lambda w: label_store(w.exp, w.stage, w.split),
         weak=lambda w: [] if kind(w.exp) == FULL else weak_files(w.exp, "train"),
     output:
         f"{R}/{{exp}}/metrics/{{stage}}_{{split}}.json",

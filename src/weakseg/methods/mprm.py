@@ -125,7 +125,7 @@ class MPRM:
         channels = tuple(params["channels"])
         self.factor = 2 ** (len(channels) - 1)
         self.device = torch.device(device)
-        self.model = MPRMNet(NUM_FEATURES, num_classes, channels, params["blocks"], params["attention_channels"], device).to(device)
+        self.model = MPRMNet(NUM_FEATURES, num_classes, channels, params["blocks"], params.get("attention_channels", 32), device).to(device)
 
     def _one_hot(self, tags):
         out = np.zeros(self.num_classes, np.float32)

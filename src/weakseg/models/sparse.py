@@ -130,13 +130,15 @@ class SparseUNet(nn.Module):
                                                      _norm_relu(channels[i - 1], "scene")))
         self.head = nn.Linear(channels[0], num_classes)
 
-    def forward(self, batch: VoxelBatch):
+    def forward(self, batch: VoxelBatch, with_features=False):
+        """Per-voxel logits; with `with_features`, also the last decoder features the head reads."""
         skips = self.encoder(batch)
         x = skips[-1]
         for up, fuse, skip in zip(self.up, self.fuse, reversed(skips[:-1])):
             x = up(x)  # inverse convolution restores the skip level's voxels, in the same order
             x = fuse(x.replace_feature(torch.cat([x.features, skip.features], 1)))
-        return self.head(x.features)
+        logits = self.head(x.features)
+        return (logits, x.features) if with_features else logits
 
 
 def parent_rows(fine: spconv.SparseConvTensor, coarse: spconv.SparseConvTensor, factor: int):
