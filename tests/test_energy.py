@@ -76,13 +76,19 @@ def test_unlabelled_neighbours_take_the_label_of_their_lookalikes():
     assert (out.reshape(12, K, C) == out[::K][:, None]).all()  # a point's row is its supervoxel's
 
 
-def test_a_neighbour_of_another_colour_keeps_its_own_answer():
+# The two messages: Eq. 3's sum over pairs, and the default, that sum over the scene's mean kernel
+# mass. In the two six-supervoxel clusters below that mass is about 5, so a weight of 5 is the sum.
+MESSAGES = [dict(message="sum"), dict(message="normalised", pairwise_weight=5)]
+
+
+@pytest.mark.parametrize("message", MESSAGES)
+def test_a_neighbour_of_another_colour_keeps_its_own_answer(message):
     # supervoxel 3, among the red ones, predicts class 7 weakly
     g, prob = two_clusters()
     prob[3 * K:4 * K] = predicted(7, 0.6)
-    assert sv_labels(refine("energy_propagation", prob, g, **HAND))[3] == 2  # looks red: outvoted
+    assert sv_labels(refine("energy_propagation", prob, g, **HAND, **message))[3] == 2  # looks red: outvoted
     g, _ = two_clusters([RED] * 3 + [GREEN] + [RED] * 2 + [BLUE] * 6)
-    out = refine("energy_propagation", prob, g, **HAND)
+    out = refine("energy_propagation", prob, g, **HAND, **message)
     assert sv_labels(out)[3] == 7  # looks green: its own unary wins
     assert (np.delete(sv_labels(out), 3) == [2] * 5 + [5] * 6).all()
 
@@ -102,14 +108,15 @@ def test_without_kernels_the_result_is_the_pooled_prediction():
     np.testing.assert_allclose(refine("energy_propagation", prob, g, pairwise_weight=0, **HAND), out, atol=1e-6)
 
 
-def test_a_larger_pairwise_weight_spreads_further():
+@pytest.mark.parametrize("message, weights", [("sum", (0, 0.5, 1, 2, 3, 4, 8)), ("normalised", (0, 1, 2, 4, 6, 8, 16))])
+def test_a_larger_pairwise_weight_spreads_further(message, weights):
     # a chain: supervoxel 0 is sure of class 3; each of the others leans weakly to a class of its own
     x = np.arange(8.0)
     g = geometry(np.c_[x, np.zeros(8), np.zeros(8)], [RED] * 8)
     prob = per_point([predicted(3, 0.99)] + [predicted(c, 0.3) for c in (1, 2, 4, 5, 6, 7, 8)])
     spread, mass = [], []
-    for w in (0, 0.5, 1, 2, 3, 4, 8):
-        out = refine("energy_propagation", prob, g, kernels=["position"], pairwise_weight=w)
+    for w in weights:
+        out = refine("energy_propagation", prob, g, kernels=["position"], pairwise_weight=w, message=message)
         spread.append((sv_labels(out) == 3).sum())
         mass.append(out[::K, 3].sum())
     assert spread[0] == 1 and 1 < spread[3] < 8 and spread[-1] == 8
@@ -179,12 +186,27 @@ def test_normalisation_makes_a_groups_scale_and_dimension_irrelevant():
                                refine("energy_propagation", prob, g, features=f3, kernels=["unet"]), atol=1e-5)
 
 
-def test_sigma_and_lambda_narrow_or_widen_a_kernel():
+@pytest.mark.parametrize("message", MESSAGES)
+def test_sigma_and_lambda_narrow_or_widen_a_kernel(message):
     g, prob = two_clusters([RED] * 3 + [GREEN] + [RED] * 2 + [BLUE] * 6)
     prob[3 * K:4 * K] = predicted(7, 0.6)
-    assert sv_labels(refine("energy_propagation", prob, g, **HAND))[3] == 7
-    assert sv_labels(refine("energy_propagation", prob, g, color_sigma=100, **HAND))[3] == 2  # colour blind
-    assert sv_labels(refine("energy_propagation", prob, g, color_lambda=0, **HAND))[3] == 2
+    assert sv_labels(refine("energy_propagation", prob, g, **HAND, **message))[3] == 7
+    assert sv_labels(refine("energy_propagation", prob, g, color_sigma=100, **HAND, **message))[3] == 2  # colour blind
+    assert sv_labels(refine("energy_propagation", prob, g, color_lambda=0, **HAND, **message))[3] == 2
+
+
+def test_a_normalised_message_does_not_grow_with_the_scene():
+    """Eq. 3's summed messages grow with the number of supervoxels: in a scene of many similar
+    supervoxels the many weak votes take over a supervoxel whose own prediction is fairly sure
+    of another class; normalised by the scene's kernel mass, the message stays at most the
+    pairwise weight."""
+    rng = np.random.default_rng(0)
+    for s, taken_by_sum in ((4, False), (200, True)):
+        g = geometry(rng.normal(0, 0.01, (s, 3)), [RED] * s)  # all alike: every kernel near 1
+        prob = per_point([predicted(3, 0.99), predicted(6, 0.9)] + [predicted(3, 0.2)] * (s - 2))
+        assert (sv_labels(refine("energy_propagation", prob, g, **HAND, message="sum"))[1] == 3) == taken_by_sum
+        out = refine("energy_propagation", prob, g, **HAND)
+        assert sv_labels(out)[1] == 6 and out[K, 6] > 0.5
 
 
 def test_a_large_scene_is_computed_block_by_block_to_the_same_result(monkeypatch):

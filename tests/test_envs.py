@@ -127,4 +127,4 @@ def test_use_conda_runs_the_tiny_config(tmp_path):
     result = run(tmp_path, "--cores", "2", "--use-conda", "--conda-frontend", frontend,
                  "--conda-prefix", str(tmp_path / "conda-envs"), timeout=3600)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert (tmp_path / "results/tiny/summary.csv").read_text().count("\n") == 7
+    assert (tmp_path / "results/tiny/summary.csv").read_text().count("\n") == 14

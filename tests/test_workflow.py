@@ -203,8 +203,12 @@ def test_two_runs_from_scratch_give_identical_labels_and_metrics(faults_referenc
     assert result.returncode == 0, result.stderr[-3000:]
     again = tmp_path / "results/faults"
     assert (again / "summary.csv").read_text() == (faults_reference / "summary.csv").read_text()
-    groups = sorted(p.relative_to(faults_reference) for p in faults_reference.glob("*/*/*.zarr/synth_*"))
-    assert len(groups) == 10 and groups == sorted(p.relative_to(again) for p in again.glob("*/*/*.zarr/synth_*"))
+    def groups_of(results):  # predictions, and each round's pseudo and refined labels
+        return sorted(p.relative_to(results) for pattern in ("*/*/*.zarr/synth_*", "*/*/round*/*.zarr/synth_*")
+                      for p in results.glob(pattern))
+
+    groups = groups_of(faults_reference)
+    assert len(groups) == 22 and groups == groups_of(again)
     for group in groups:
         first, second = read_labels(faults_reference / group), read_labels(again / group)
         np.testing.assert_array_equal(first.label, second.label)

@@ -37,5 +37,5 @@ REFINERS.declare("energy_propagation", "weakseg.refine.energy", needs=("geometry
     "kernels": {"type": "array", "uniqueItems": True, "items": {"enum": ["color", "position", "unet", "relation"]}},
     **{f"{k}_{p}": (_POSITIVE if p == "sigma" else _NONNEGATIVE)
        for k in ("color", "position", "unet", "relation") for p in ("sigma", "lambda")},
-    "pairwise_weight": _NONNEGATIVE})
+    "pairwise_weight": _NONNEGATIVE, "message": {"enum": ["normalised", "sum"]}})
 REFINERS.declare("confidence_selection", "weakseg.refine.energy", needs=("geometry",), options={"threshold": _SHARE})

@@ -69,21 +69,34 @@ class EnergyPropagation:
     "position" (mean coordinates), "unet" and "relation" (the stage-one method's mean U-Net
     feature and relation-network embedding, `features["unet"]`, `features["relation"]`).
     Mean field: Q = softmax(-unary), then `iterations` times
-    Q_j(c) ∝ exp(-unary_j(c) + w sum_{j' != j} k(j, j') Q_j'(c)). Supervoxels holding clicks are
-    fixed to their clicks' labels throughout, so they act as seeds. With `kernels` empty this is
-    the unary alone, the paper's "3D U-Net" ablation: each supervoxel its pooled prediction.
+    Q_j(c) ∝ exp(-unary_j(c) + w m_j(c)), with the message m_j(c) = sum_{j' != j} k(j, j') Q_j'(c)
+    (`message: sum`, Eq. 3 as printed) or that sum divided by the scene's mean kernel mass,
+    the mean over supervoxels of sum_{j' != j} k(j, j') (`message: normalised`, the default).
+    Summed over every pair, the messages grow with the number of supervoxels in a scene: on a
+    few hundred VCCS supervoxels they outweigh any unary, every supervoxel leaves propagation
+    with probability near 1, and Eq. 8's threshold then selects nearly all of them, wrong ones
+    included (docs/RESULTS.md). Divided by one number per scene, a supervoxel as similar to the
+    others as the scene's average gets a message of at most w, so sigma = lambda = 1 and T = 0.9
+    keep their meaning whatever the scene's size, and a supervoxel unlike its neighbours still
+    hears little from them.
+    Supervoxels holding clicks are fixed to their clicks' labels throughout, so they act as
+    seeds. With `kernels` empty this is the unary alone, the paper's "3D U-Net" ablation: each
+    supervoxel its pooled prediction.
 
     Every point takes its supervoxel's Q row; clicked points keep their one-hot. If no point of
     the scene has a label, nothing is propagated and every row stays zeros."""
 
-    def __init__(self, iterations=10, kernels=KERNELS, pairwise_weight=1.0,
+    def __init__(self, iterations=10, kernels=KERNELS, pairwise_weight=1.0, message="normalised",
                  color_sigma=1.0, position_sigma=1.0, unet_sigma=1.0, relation_sigma=1.0,
                  color_lambda=1.0, position_lambda=1.0, unet_lambda=1.0, relation_lambda=1.0):
         unknown = [k for k in kernels if k not in KERNELS]
         if unknown:
             raise WeaksegError("config.yaml", f"energy_propagation: unknown kernel {unknown[0]!r}; "
                                               f"known: {', '.join(KERNELS)}")
+        if message not in ("normalised", "sum"):
+            raise WeaksegError("config.yaml", f"energy_propagation: message {message!r} is neither 'normalised' nor 'sum'")
         self.iterations, self.kernels, self.pairwise_weight = iterations, tuple(kernels), pairwise_weight
+        self.normalised_message = message == "normalised"
         sigma = dict(color=color_sigma, position=position_sigma, unet=unet_sigma, relation=relation_sigma)
         lam = dict(color=color_lambda, position=position_lambda, unet=unet_lambda, relation=relation_lambda)
         # lambda ||a - b||^2 / (2 sigma^2) = ||a' - b'||^2 / 2 with a' = a sqrt(lambda) / sigma
@@ -120,11 +133,13 @@ class EnergyPropagation:
         if self.kernels and self.pairwise_weight:
             kept = s * s * 4 <= KEEP_BYTES  # else recomputed block by block every iteration
             cache = [(start, k.astype(np.float32)) for start, k in _kernel_blocks(z)] if kept else None
+            mass = sum(float(k.sum()) for _, k in cache or _kernel_blocks(z)) / s
+            scale = 1 / max(mass, 1e-300) if self.normalised_message else 1.0
             for _ in range(self.iterations):
                 message = np.empty_like(q)
                 for start, k in cache or _kernel_blocks(z):
                     message[start:start + len(k)] = k @ q
-                q = _softmax(-unary + self.pairwise_weight * message)
+                q = _softmax(-unary + self.pairwise_weight * scale * message)
                 q[clicked] = seed[clicked]
         return _to_points(q, sv, points, given)
 
