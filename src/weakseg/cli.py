@@ -106,15 +106,17 @@ def _read_need(need, path, scene):
     raise AssertionError(need)
 
 
-def _method_inputs(meta, a, count):
-    """Per scene of the job: the keyword arguments of the method's needs (besides `frames`, which
-    is how the scene is read), from the job's path lists (`--geometry A B ...`)."""
+def _need_paths(meta, a, count, one_scene=False):
+    """Per scene of the job: {need: path} for the method's declared needs (besides `frames`,
+    which is how the scene is read), from the job's `--<need>` options (lists, or one path in a
+    one-scene job)."""
     lists = {}
     for need in meta["needs"]:
         if need == "frames":
             continue
-        paths = getattr(a, need) or []
-        if need == "previous" and not paths:
+        given = getattr(a, need)
+        paths = ([given] if given else []) if one_scene else (given or [])
+        if need == "previous" and not paths:  # the first round
             paths = [None] * count
         if len(paths) != count:
             raise WeaksegError(f"--{need}", f"method {a.settings['method']!r} needs the {need} of each of the "
@@ -146,7 +148,7 @@ def cmd_stage1_train(a):
     if len(a.weak) != len(a.scenes):
         raise WeaksegError("--weak", f"{len(a.weak)} weak-label files for {len(a.scenes)} scenes")
     examples = []
-    for path, weak, need_paths in zip(a.scenes, a.weak, _method_inputs(meta, a, len(a.scenes))):
+    for path, weak, need_paths in zip(a.scenes, a.weak, _need_paths(meta, a, len(a.scenes))):
         scene, needs = _scene_and_needs(meta, path, need_paths)
         examples.append(method.example(scene, read_json(weak), **needs))
     inputs = [*a.scenes, *a.weak, *(p for n in meta["needs"] if n != "frames" for p in getattr(a, n) or [])]
@@ -155,24 +157,18 @@ def cmd_stage1_train(a):
     save_model(a.out, method, history)
 
 
-def _write_method_labels(out, result, attrs):
-    from .io import write_labels
-
-    prob, features = result if isinstance(result, tuple) else (result, None)
-    write_labels(out, prob, attrs=attrs, features=features)
-
-
 def cmd_stage1_pseudo(a):
-    from .io import read_json
+    from .io import read_json, write_labels
     from .train import load_model
 
     device = _setup_torch(a.threads, a.settings)
     method, meta = _method(a, device)
     load_model(a.model, method)
-    (need_paths,) = _method_inputs(meta, _single(a, meta), 1)
+    (need_paths,) = _need_paths(meta, a, 1, one_scene=True)
     scene, needs = _scene_and_needs(meta, a.scene, need_paths)
     result = method.pseudo_labels(scene, read_json(a.weak), **needs)
-    _write_method_labels(a.out, result, _label_attrs(a, scene, a.settings["method"]))
+    prob, features = result if isinstance(result, tuple) else (result, None)
+    write_labels(a.out, prob, attrs=_label_attrs(a, scene, a.settings["method"]), features=features)
 
 
 def cmd_stage1_predict(a):
@@ -187,15 +183,6 @@ def cmd_stage1_predict(a):
         for path in a.scenes:
             scene = read_scene(path)
             write_labels(tmp / scene.scene_id, method.predict(scene), attrs=_label_attrs(a, scene, a.settings["method"]))
-
-
-def _single(a, meta):
-    """The one-scene job's need paths as one-element lists, as the training job has them."""
-    for need in meta["needs"]:
-        if need != "frames":
-            value = getattr(a, need)
-            setattr(a, need, [value] if value else [])
-    return a
 
 
 def _label_attrs(a, scene, method):
