@@ -107,3 +107,20 @@ def test_without_the_relation_network_it_is_the_u_net_alone(rng):
     room = tiny_room(rng, [3], "r")
     prob, features = method.pseudo_labels(room, simulate(room, "clicks", seed=0), geometry=supervoxels(room))
     assert set(features) == {"unet"} and prob.shape == (room.num_points, 20)
+
+
+def test_the_data_efficient_benchmarks_points_label_their_supervoxels_too(rng):
+    """Table 2 of the paper: 20 given points per scene instead of one click per object."""
+    from weakseg.config import check
+
+    room = tiny_room(rng, [3, 4], "r")
+    weak = simulate(room, "point_fraction", seed=0, points=20)
+    geometry = supervoxels(room)
+    target = METHODS.get("otoc")(20, PARAMS, "cpu").example(room, weak, geometry=geometry).target
+    holding = np.unique(geometry["supervoxel"][weak["points"]])
+    assert ((target.label >= 0) == np.isin(geometry["supervoxel"], holding)).all()
+    assert (target.label[weak["points"]] == weak["labels"]).all()
+    stage1 = {"method": "otoc", "voxel_size": 0.1, "channels": [8, 16], "blocks": 1, "epochs": 1, "batch_size": 1,
+              "lr": 0.01, "weight_decay": 0.0}
+    experiments = {"e": {"supervision": {"kind": "point_fraction", "points": 20}, "stage1": stage1, "rounds": 2}}
+    assert check({"experiments": experiments}, {"a": {"split": "train", "labelled": True}}) == ["train"]

@@ -81,16 +81,18 @@ def refined_group(exp, round, scene):
     return f"{R}/{exp}/refined/round{round}/pseudo.zarr/{scene}"
 
 
-def method_inputs(exp, round, scenes):
+def method_inputs(exp, round, scenes, training=True):
     """The per-scene inputs the experiment's method declares it needs (`needs`, weakseg.methods),
     by name, each a list over `scenes`: {"geometry": [pre/geometry/<scene>.h5, ...], "previous":
-    [the previous round's refined labels, ...] (from round 2 on)}. `frames` needs no file: the
-    job reads the scene with its frames."""
+    [the previous round's refined labels, ...] (training jobs, from round 2 on)}. `frames` needs
+    no file: the job reads the scene with its frames. (A pseudo-label job does not get the
+    previous round's labels: its own round's model learnt from them, and the per-scene edge would
+    tie each scene's jobs of two rounds into one SLURM group.)"""
     out = {}
     for need in method_meta(exp)["needs"]:
         if need in ("geometry", "projections"):
             out[need] = [f"{R}/pre/{need}/{s}.h5" for s in scenes]
-        elif need == "previous" and int(round) > 1:
+        elif need == "previous" and training and int(round) > 1:
             out[need] = [refined_group(exp, int(round) - 1, s) for s in scenes]
     return out
 

@@ -30,7 +30,7 @@ rule stage1_train:
 
 rule stage1_pseudo:
     input:
-        unpack(lambda w: method_inputs(w.exp, w.round, [w.scene])),
+        unpack(lambda w: method_inputs(w.exp, w.round, [w.scene], training=False)),
         model=f"{R}/{{exp}}/stage1/round{{round}}/model.pt",
         scene=f"{R}/scenes/{{scene}}.h5",
         weak=lambda w: f"{R}/{w.exp}/weak/{w.scene}.json",
@@ -39,7 +39,7 @@ rule stage1_pseudo:
     params:
         settings=lambda w: as_json(stage1_settings(w.exp, w.round)),
         classes=CLASSES,
-        needs=lambda w: need_args(method_inputs(w.exp, w.round, [w.scene])),
+        needs=lambda w: need_args(method_inputs(w.exp, w.round, [w.scene], training=False)),
     priority: WEAK_CHAIN_PRIORITY
     log:
         f"{R}/logs/{{exp}}/round{{round}}/stage1_pseudo/{{scene}}.log",

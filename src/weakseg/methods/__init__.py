@@ -10,8 +10,8 @@ below with what the DAG must know at parse time, without importing torch:
   `geometry` (io.read_geometry of pre/geometry/<scene>.h5), `projections`
   (io.read_projections of pre/projections/<scene>.h5), `frames` (the scene is read with its
   RGB-D frames) and `previous` (the previous round's refined labels, (N,) int with -1 =
-  unlabelled; None in the first round). A method that needs `previous` can run several
-  self-training rounds (`rounds:` in config.yaml);
+  unlabelled; given to `example` from the second round on, None otherwise). A method that needs
+  `previous` can run several self-training rounds (`rounds:` in config.yaml);
 - `predicts`: its network segments a scene from the scene alone (`predict(scene)`), so
   the DAG scores its last round's model on the validation split beside stage two.
 

@@ -101,7 +101,7 @@ class OneThingOneClick:
         return Example(scene.scene_id, scene.coord, scene.color, scene.normal, target)
 
     def before_epoch(self, epoch, examples, rng):
-        if epoch == 0 or self.segmenter.class_weights is None:  # (also after a resume)
+        if self.segmenter.class_weights is None:  # `class_balance` over the round's labels
             self.segmenter.balance([Example(e.scene_id, None, None, None, e.target.label) for e in examples])
 
     def loss(self, examples, rng):
