@@ -38,7 +38,7 @@ from ..segmentation import Segmenter, voxel_cross_entropy
 from ..train import Example, to_voxels
 from ..voxel import NUM_FEATURES
 from ..weak import point_targets
-from .sparse_points import with_given_points
+from .sparse_points import keep_given_points, with_given_points
 
 
 @dataclass
@@ -169,7 +169,5 @@ class OneThingOneClick:
             prob = prob * relation[supervoxel]
             total = prob.sum(1, keepdims=True)
             prob = np.divide(prob, total, out=np.zeros_like(prob), where=total > 0)
-        given = point_targets(weak, scene.num_points)
-        labelled = given >= 0
-        prob[labelled] = np.eye(self.num_classes, dtype=np.float32)[given[labelled]]
-        return prob.astype(np.float32), {name: f.cpu().numpy() for name, f in features.items()}
+        prob = keep_given_points(prob.astype(np.float32), weak)
+        return prob, {name: f.cpu().numpy() for name, f in features.items()}

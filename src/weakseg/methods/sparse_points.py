@@ -27,6 +27,14 @@ def with_given_points(labels, weak, num_points):
     return out
 
 
+def keep_given_points(prob, weak):
+    """`prob` (N, C) with the annotated points' rows set to their given class (one-hot), in place."""
+    given = point_targets(weak, len(prob))
+    labelled = given >= 0
+    prob[labelled] = np.eye(prob.shape[1], dtype=np.float32)[given[labelled]]
+    return prob
+
+
 @METHODS.register("sparse_points")
 class SparsePoints:
     def __init__(self, num_classes, params, device):
@@ -47,8 +55,4 @@ class SparsePoints:
         return self.segmenter.predict(scene)
 
     def pseudo_labels(self, scene, weak, previous=None):
-        prob = self.segmenter.predict(scene)
-        given = point_targets(weak, scene.num_points)
-        labelled = given >= 0
-        prob[labelled] = np.eye(prob.shape[1], dtype=np.float32)[given[labelled]]
-        return prob
+        return keep_given_points(self.segmenter.predict(scene), weak)
