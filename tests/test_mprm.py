@@ -9,7 +9,7 @@ from weakseg.train import fit
 from weakseg.weak import simulate
 from conftest import box_surface, make_scene
 
-PARAMS = dict(voxel_size=0.1, channels=[16, 32, 32], blocks=1, attention_channels=8)
+PARAMS = dict(voxel_size=0.1, channels=[16, 32, 32], blocks=1, attention_channels=8, prior_drop_rate=0.0)
 TRAIN = dict(epochs=40, batch_size=2, lr=0.005, weight_decay=0.0, seed=0)
 
 
@@ -101,3 +101,19 @@ def test_subcloud_tags_localise_a_class_that_every_scene_has(rng, tmp_path):
     cam = method.class_activation(test, {"kind": "scene_tags", "tags": [0, 1]})
     on, off = cam[test.label == 0, 0].mean(), cam[test.label == 1, 0].mean()
     assert on > off + 0.2, (on, off)
+
+
+def test_the_prior_augmentation_localises_floor_and_wall_from_scene_tags(rng, tmp_path):
+    """Every corridor has a floor and a wall, so scene tags alone cannot tell them apart; removing
+    the bottom layer (and the floor tag) or the side's plane (and the wall tag) makes negatives,
+    and the wall's CAM learns to peak on the wall, the floor's on the floor."""
+    torch.manual_seed(0)
+    method = METHODS.get("mprm")(20, PARAMS | {"prior_drop_rate": 0.5}, "cpu")
+    rooms = [corridor(rng, f"c{i}") for i in range(4)]
+    examples = [method.example(r, {"kind": "scene_tags", "tags": [0, 1]}) for r in rooms]
+    fit(method, examples, TRAIN | {"batch_size": 1}, tmp_path / "ckpt.pt")
+    test = corridor(rng, "test")
+    cam = method.class_activation(test, {"kind": "scene_tags", "tags": [0, 1]})
+    wall, floor = test.label == 0, test.label == 1
+    assert cam[wall, 0].mean() > cam[floor, 0].mean() + 0.2
+    assert cam[floor, 1].mean() > cam[wall, 1].mean() + 0.2

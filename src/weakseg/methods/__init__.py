@@ -44,8 +44,10 @@ _CLASS_BALANCE = {"type": "number", "minimum": 0, "maximum": 1}
 _POSITIVE = {"type": "number", "exclusiveMinimum": 0}
 _POSITIVE_INT = {"type": "integer", "minimum": 1}
 
+_RATE = {"type": "number", "minimum": 0, "maximum": 1}
+
 METHODS.declare("mprm", "weakseg.methods.mprm", accepts={"scene_tags", "subcloud_tags"},
-                options={"attention_channels": _POSITIVE_INT})
+                options={"attention_channels": _POSITIVE_INT, "prior_drop_rate": _RATE})
 METHODS.declare("sparse_points", "weakseg.methods.sparse_points", accepts={"clicks", "point_fraction"},
                 options={"test_views": _TEST_VIEWS, "class_balance": _CLASS_BALANCE},
                 needs=("previous",), predicts=True)
@@ -54,4 +56,13 @@ METHODS.declare("otoc", "weakseg.methods.otoc", accepts={"clicks", "point_fracti
                          "relation": {"type": "boolean"}, "embedding_dim": _POSITIVE_INT,
                          "temperature": _POSITIVE, "momentum": {"type": "number", "minimum": 0, "maximum": 1},
                          "samples_per_class": _POSITIVE_INT, "relation_weight": {"type": "number", "minimum": 0}},
+                needs=("geometry", "previous"), predicts=True)
+_FRACTION = {"type": "number", "minimum": 0, "maximum": 1}
+METHODS.declare("densify", "weakseg.methods.densify", accepts={"scene_tags"},
+                options={"test_views": _TEST_VIEWS, "class_balance": _CLASS_BALANCE,
+                         "primitives": {"type": "integer", "minimum": 2}, "groups": _FRACTION,
+                         "kmeans_interval": _FRACTION, "warmup": _FRACTION, "match_start": _FRACTION,
+                         "losses": {"type": "array", "uniqueItems": True, "minItems": 1,
+                                    "items": {"enum": ["cam", "us", "match"]}},
+                         "pseudo_from": {"enum": ["classifier", "primitives"]}, "prior_drop_rate": _RATE},
                 needs=("geometry", "previous"), predicts=True)

@@ -7,8 +7,10 @@ scene gives its prediction vector, trained with a sigmoid cross-entropy against 
 Pseudo labels are the element-wise max of the four CAMs (each normalised per class to [0, 1]),
 zeroed for classes outside the tags (Eq. 2), upsampled to the points by nearest neighbour (the parent voxel).
 
-Known limit (the paper's too): a class tagged in every training scene (walls, floors) has no
-negative example, so its CAM does not localise it; sub-cloud tags are the paper's remedy.
+A class tagged in every training scene (walls, floors) has no negative example, so its CAM
+does not localise it (the paper's remedy is sub-cloud tags). `prior_drop_rate` (default 0.5:
+as many negatives as positives for those classes) makes negatives by the prior-based
+augmentation of weakseg.prior_drop; 0 turns it off.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from . import METHODS
 from ..models.sparse import SparseEncoder, parent_rows
 from ..train import Example, to_voxels
 from ..voxel import NUM_FEATURES
+from ..prior_drop import drop_prior_regions, prior_class_ids
 from ..weak import subcloud_members
 
 PATHS = ("pcam", "sa", "ca", "pa")
@@ -104,6 +107,7 @@ class Tags:
     points: np.ndarray | None = None  # (P,) point index of each (point, ball) membership
     ball: np.ndarray | None = None  # (P,) ball index of each membership
     ball_tags: np.ndarray | None = None  # (S, C) 0/1
+    prior: dict | None = None  # {floor/wall/ceiling: class id} of the label set (weakseg.prior_drop)
 
     def point_mask(self, num_points):
         """(N, C) 0/1: the classes a point may take: the union of its balls' tags, else the scene's."""
@@ -126,6 +130,7 @@ class MPRM:
         self.factor = 2 ** (len(channels) - 1)
         self.device = torch.device(device)
         self.model = MPRMNet(NUM_FEATURES, num_classes, channels, params["blocks"], params.get("attention_channels", 32), device).to(device)
+        self.prior_drop_rate = params.get("prior_drop_rate", 0.5)
 
     def _one_hot(self, tags):
         out = np.zeros(self.num_classes, np.float32)
@@ -133,7 +138,7 @@ class MPRM:
         return out
 
     def example(self, scene, weak):
-        target = Tags(self._one_hot(weak["tags"]))
+        target = Tags(self._one_hot(weak["tags"]), prior=prior_class_ids(scene.class_names))
         if weak["kind"] == "subcloud_tags":
             subclouds = weak["subclouds"]
             target.points, target.ball = subcloud_members(scene.coord, [s["center"] for s in subclouds], weak["radius"])
@@ -158,7 +163,23 @@ class MPRM:
         return {p: torch.zeros(int(first[-1]), cam.shape[1], device=cam.device).index_add_(0, ball, cam[rows]) / counts
                 for p, cam in cams.items()}
 
+    def _drop_priors(self, example, rng):
+        """The example with the prior-based augmentation drawn on it (weakseg.prior_drop)."""
+        t = example.target
+        keep, scene_tags = drop_prior_regions(example.coord, t.scene, t.prior, self.prior_drop_rate, rng)
+        if keep.all():
+            return example
+        target = Tags(scene_tags, prior=t.prior)
+        if t.points is not None:  # members of the removed points leave their balls, and every
+            new_index = np.cumsum(keep) - 1  # ball loses the dropped tags
+            inside = keep[t.points]
+            target.points, target.ball = new_index[t.points[inside]], t.ball[inside]
+            target.ball_tags = t.ball_tags * scene_tags
+        return Example(example.scene_id, example.coord[keep], example.color[keep], example.normal[keep], target)
+
     def loss(self, examples, rng):
+        if self.prior_drop_rate > 0:
+            examples = [self._drop_priors(e, rng) for e in examples]
         batch = to_voxels(examples, self.voxel_size, rng).to(self.device)
         cams, coarse, fine = self.model(batch)
         if examples[0].target.points is None:

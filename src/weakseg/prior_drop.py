@@ -1,0 +1,76 @@
+"""Negative scenes for the classes tagged in nearly every indoor scene: floor, wall, ceiling.
+
+A tag that every training scene carries has no negative example, so a tag classifier never
+learns where its class is not, and its activation covers everything ("Densify Your Labels",
+Sec. 4.5 and Table 2; WSegPC, Sec. 4.2, "Data Processing and Augmentation"). The prior-based
+augmentation makes negatives from geometry alone: seen as an axis-aligned box, a scene's floor
+is the densest layer of points in its bottom 0.5 m, its ceiling the densest in the top 0.5 m and
+its walls the densest in each of the four side strips. Removing that layer (and what lies
+beyond it, toward the box's side) and dropping the class's tag gives a scene without that class.
+Only the tags and the coordinates are used, never the ground truth.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# Which sides of the scene's box hold each prior class (a wall is taken from all four sides:
+# dropping its tag must leave no wall behind).
+PRIOR_SIDES = {"floor": ("z-",), "ceiling": ("z+",), "wall": ("x-", "x+", "y-", "y+")}
+DEPTH = 0.5  # metres from the box's side searched for the densest layer (both papers' 0.5 m)
+BIN = 0.02  # metres: the layers' thickness in the density histogram
+MARGIN = 0.05  # metres kept off past the densest layer: sensor noise and a plane's slight tilt
+PEAK = 3.0  # a layer is a plane when it holds this many times the strip's mean per layer (an
+# open side of a scan, floor running out to the edge, has no plane and loses nothing)
+MIN_KEPT = 0.1  # a removal leaving less than this share of the scene is not made
+
+
+def prior_class_ids(class_names):
+    """{name: class id} of the prior classes the label set has (ScanNet's has no ceiling)."""
+    return {name: class_names.index(name) for name in PRIOR_SIDES if name in class_names}
+
+
+def _distance_to_side(coord, side):
+    axis = "xyz".index(side[0])
+    values = coord[:, axis].astype(np.float64)
+    return values - values.min() if side[1] == "-" else values.max() - values
+
+
+def side_layer(coord, side, depth=DEPTH, bin_size=BIN, margin=MARGIN):
+    """(N,) bool: the points between the box's `side` ("z-", "x+", ...) and the densest layer
+    parallel to it within `depth`, that layer included (up to `margin` past it); none when that
+    layer is no denser than `PEAK` times the strip's average (no plane there)."""
+    distance = _distance_to_side(coord, side)
+    near = distance < depth
+    if not near.any():
+        return np.zeros(len(coord), bool)
+    counts = np.bincount((distance[near] / bin_size).astype(np.int64), minlength=math.ceil(depth / bin_size))
+    densest = int(np.argmax(counts))
+    if counts[densest] < PEAK * counts.mean():
+        return np.zeros(len(coord), bool)
+    return distance < (densest + 1) * bin_size + margin
+
+
+def drop_prior_regions(coord, tags, prior_ids, rate, rng):
+    """Remove each tagged prior class's region with probability `rate` and drop its tag.
+
+    coord (N, 3); tags (C,) 0/1; prior_ids from `prior_class_ids`. Returns (keep (N,) bool,
+    tags (C,)); unchanged when nothing is drawn or a removal would leave too little of the scene.
+    One draw per prior class in a fixed order, so the generator's stream does not depend on tags.
+    """
+    keep = np.ones(len(coord), bool)
+    tags = np.array(tags, copy=True)
+    draws = {name: rng.random() for name in PRIOR_SIDES}
+    for name, cls in prior_ids.items():
+        if not tags[cls] or draws[name] >= rate:
+            continue
+        region = np.zeros(len(coord), bool)
+        for side in PRIOR_SIDES[name]:
+            region |= side_layer(coord, side)
+        if (keep & ~region).sum() < MIN_KEPT * len(coord):
+            continue
+        keep &= ~region
+        tags[cls] = 0
+    return keep, tags
