@@ -26,14 +26,14 @@ def voxel_cross_entropy(logits, inverse, target, class_weights=None):
 
 
 class Segmenter:
-    def __init__(self, num_classes, params, device):
+    def __init__(self, num_classes, params, device, norm="scene"):
         self.num_classes = num_classes
         self.voxel_size = params["voxel_size"]
         self.class_balance = params.get("class_balance", 0.0)
         views = params.get("test_views", {"rotations": 1, "scales": [1.0]})
         self.rotations, self.scales = views["rotations"], tuple(views["scales"])
         self.device = torch.device(device)
-        self.model = SparseUNet(NUM_FEATURES, num_classes, tuple(params["channels"]), params["blocks"], device).to(device)
+        self.model = SparseUNet(NUM_FEATURES, num_classes, tuple(params["channels"]), params["blocks"], device, norm).to(device)
         self.class_weights = None
 
     def balance(self, examples):

@@ -3,8 +3,8 @@ for Weakly Supervised Point Cloud Segmentation"): scene tags made into dense lab
 primitives, clusters of the network's own features, matched to the tags.
 
 - The sparse U-Net's last features f and a linear classifier (its head) give per-point class
-  scores; `cam`: the mean sigmoid score over a scene against its tags (Eq. 2-3, binary
-  cross-entropies summed over classes).
+  scores; `cam`: a scene's mean score against its tags (Eq. 2-3, binary cross-entropies summed
+  over classes; the mean taken on the scores before the sigmoid, see `_cam_loss`).
 - Primitives (Sec. 3.2.1): K-means over the features of all training scenes pooled per
   supervoxel (Supplementary A.1), recomputed every few epochs by the `before_epoch` hook; during
   the warm-up (A.2) the K-means input is the feature concatenated with the supervoxel's mean
@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
 
 from . import METHODS
 from ..classes import IGNORE
@@ -69,9 +70,11 @@ def _spread(x):
 
 def kmeans(x, k, seed):
     """(centroids (k, D), labels (M,)) of scikit-learn's K-means (k-means++, one init: the
-    centroids are recomputed every few epochs anyway)."""
+    centroids are recomputed every few epochs anyway). One thread: its threads' partial sums
+    meet in varying order, and a resumed run must cluster exactly as an uninterrupted one."""
     k = min(k, len(x))
-    km = KMeans(n_clusters=k, n_init=1, random_state=seed, max_iter=100).fit(x)
+    with threadpool_limits(limits=1):
+        km = KMeans(n_clusters=k, n_init=1, random_state=seed, max_iter=100).fit(x)
     return km.cluster_centers_.astype(np.float32), km.labels_.astype(np.int64)
 
 
@@ -103,7 +106,9 @@ def match_primitives(scores, tags, groups=None):
 class Densify:
     def __init__(self, num_classes, params, device):
         self.num_classes = num_classes
-        self.segmenter = Segmenter(num_classes, params, device)
+        # Layer norm: the CAM loss pools each scene, and per-scene normalisation would take away
+        # the very statistics that tell a scene with a class from one without.
+        self.segmenter = Segmenter(num_classes, params, device, norm="layer")
         self.model = self.segmenter.model
         self.voxel_size = params["voxel_size"]
         self.device = torch.device(device)
@@ -208,11 +213,14 @@ class Densify:
         return total
 
     def _cam_loss(self, logits, inverse, offsets, examples):
-        """Eq. 2-3: the binary cross-entropies of each scene's mean point score, summed over classes."""
-        scores = torch.sigmoid(logits)[inverse]
-        mean = torch.stack([scores[offsets[i]:offsets[i + 1]].mean(0) for i in range(len(examples))])
+        """Eq. 2-3: the binary cross-entropies of each scene's mean point score against its tags,
+        summed over classes. The mean is taken before the sigmoid (global average pooling of the
+        features, then the linear classifier, as class activation maps are made): averaged
+        sigmoids give every point the same gradient and, here, learn no localisation at all."""
+        point_logits = logits[inverse]
+        mean = torch.stack([point_logits[offsets[i]:offsets[i + 1]].mean(0) for i in range(len(examples))])
         tags = torch.from_numpy(np.stack([e.target.tags for e in examples])).to(mean)
-        return F.binary_cross_entropy(mean.clamp(1e-6, 1 - 1e-6), tags, reduction="sum") / len(examples)
+        return F.binary_cross_entropy_with_logits(mean, tags, reduction="sum") / len(examples)
 
     def _scene_primitives(self, point_features, primitive_of_point):
         """(present primitive ids, their mean features in the scene (Eq. 7))."""

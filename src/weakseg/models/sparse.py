@@ -113,21 +113,22 @@ class SparseEncoder(nn.Module):
 
 
 class SparseUNet(nn.Module):
-    """Encoder plus a decoder of inverse convolutions with skip connections; per-voxel logits."""
+    """Encoder plus a decoder of inverse convolutions with skip connections; per-voxel logits.
+    `norm`: as `_norm` (a network trained through scene-level pooling takes `layer`)."""
 
-    def __init__(self, in_channels, num_classes, channels=(32, 64, 96, 128), blocks=1, device="cpu"):
+    def __init__(self, in_channels, num_classes, channels=(32, 64, 96, 128), blocks=1, device="cpu", norm="scene"):
         super().__init__()
         algo = conv_algo(device)
-        self.encoder = SparseEncoder(in_channels, channels, blocks, device, norm="scene")
+        self.encoder = SparseEncoder(in_channels, channels, blocks, device, norm=norm)
         self.up = nn.ModuleList()
         self.fuse = nn.ModuleList()
         for i in range(len(channels) - 1, 0, -1):
             self.up.append(spconv.SparseSequential(
                 spconv.SparseInverseConv3d(channels[i], channels[i - 1], 2, indice_key=f"down{i}", bias=False, algo=algo),
-                _norm_relu(channels[i - 1], "scene"),
+                _norm_relu(channels[i - 1], norm),
             ))
             self.fuse.append(spconv.SparseSequential(nn.Linear(2 * channels[i - 1], channels[i - 1], bias=False),
-                                                     _norm_relu(channels[i - 1], "scene")))
+                                                     _norm_relu(channels[i - 1], norm)))
         self.head = nn.Linear(channels[0], num_classes)
 
     def forward(self, batch: VoxelBatch, with_features=False):
