@@ -64,7 +64,7 @@ def test_dag_writes_every_stage_and_scores_it(run):
         assert 0.7 < (refined.label >= 0).mean() < 0.9  # the confidence filter left 20 % unlabelled
         clicks_refined = read_labels(run / f"clicks/refined/round2/pseudo.zarr/{scene_id}")
         assert clicks_refined.attrs["method"] == "otoc+energy_propagation+confidence_selection"
-    # geometry only where a method or refiner needs it: the clicks experiment's training scenes
+    # geometry only where a method or refiner needs it: the clicks and densify experiments' training scenes
     assert sorted(p.stem for p in (run / "pre/geometry").glob("*.h5")) == train
     assert not (run / "pre/projections").exists()
     for exp in ("mprm", "clicks", "fully_supervised"):
@@ -90,7 +90,16 @@ def test_dag_writes_every_stage_and_scores_it(run):
     # the self-training curve round by round, the last round's own network on val, stage two
     assert clicks_rows == [["stage1", "1", "train"], ["refined", "1", "train"], ["stage1", "2", "train"], ["refined", "2", "train"],
                            ["stage2", "", "train"], ["stage1", "2", "val"], ["stage2", "", "val"]]
-    assert (run / "summary.csv").read_text().count("\n") == 14  # header + mprm 4 + clicks 7 + the bound 2
+    densify_rows = [line.split(",")[3:6] for line in (run / "summary.csv").read_text().splitlines() if line.startswith("densify,")]
+    # bootstrapping is a second round; no stage two: its second network is scored on val
+    assert densify_rows == [["stage1", "1", "train"], ["refined", "1", "train"], ["stage1", "2", "train"], ["refined", "2", "train"],
+                            ["stage1", "2", "val"]]
+    assert (run / "summary.csv").read_text().count("\n") == 19  # header + mprm 4 + clicks 7 + densify 5 + the bound 2
+    for scene_id in train:  # Densify's labels never leave the scene's tags
+        tags = json.loads((run / f"densify/weak/{scene_id}.json").read_text())["tags"]
+        for r in (1, 2):
+            labels = read_labels(run / f"densify/stage1/round{r}/pseudo.zarr/{scene_id}")
+            assert set(np.unique(labels.label[labels.label >= 0])) <= set(tags)
 
 
 @pytest.mark.slow
@@ -116,9 +125,9 @@ def test_changing_a_geometry_setting_reruns_only_what_uses_geometry(run, tmp_pat
     (tmp_path / "changed.yaml").write_text("preprocess:\n  geometry:\n    seed_resolution: 0.4\n")
     result = snakemake(run.parents[1], "-n", configs=(TINY, tmp_path / "changed.yaml"))
     assert result.returncode == 0, result.stderr[-2000:]
-    # the clicks experiment (its method and refiners use supervoxels), both rounds; not MPRM, not the bound
-    assert jobs_planned(result) == {"geometry": 4, "stage1_train": 2, "stage1_pseudo": 8, "refine": 8, "stage1_predict": 1,
-                                    "stage2_train": 1, "predict": 1, "evaluate": 7, "summary": 1, "all": 1}
+    # the clicks and densify experiments (their methods use supervoxels), both rounds; not MPRM, not the bound
+    assert jobs_planned(result) == {"geometry": 4, "stage1_train": 4, "stage1_pseudo": 16, "refine": 16, "stage1_predict": 2,
+                                    "stage2_train": 1, "predict": 1, "evaluate": 12, "summary": 1, "all": 1}
     assert "exp=mprm" not in result.stdout and "exp=fully_supervised" not in result.stdout
 
 
@@ -138,12 +147,12 @@ def test_geometry_is_planned_only_for_experiments_whose_method_or_refiners_need_
     assert jobs_planned(result)["geometry"] == 4  # the clicks experiment's training scenes
     lines = result.stdout.splitlines()
     refines = [line for line in lines if "python -m weakseg refine" in line]
-    assert len(refines) == 4 + 8 and all(("--geometry" in line) == ("/clicks/" in line) for line in refines)
+    assert len(refines) == 4 + 8 + 8 and all(("--geometry" in line) == ("/clicks/" in line) for line in refines)
     # the method's own jobs get it too; round 2's also get round 1's refined labels
     trains = [line for line in lines if "python -m weakseg stage1-train" in line and "/clicks/" in line]
     assert len(trains) == 2 and all(line.count("pre/geometry/") == 4 for line in trains)
     assert sum("--previous" in line and line.count("refined/round1/pseudo.zarr/") == 4 for line in trains) == 1
-    (tmp_path / "plain.yaml").write_text("experiments:\n  clicks:\n    enabled: false\n")
+    (tmp_path / "plain.yaml").write_text("experiments:\n  clicks:\n    enabled: false\n  densify:\n    enabled: false\n")
     result = snakemake(tmp_path, "-n", configs=(TINY, tmp_path / "plain.yaml"))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "geometry" not in jobs_planned(result) and "--geometry" not in result.stdout
