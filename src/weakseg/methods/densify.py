@@ -25,7 +25,9 @@ primitives, clusters of the network's own features, matched to the tags.
   `prior_drop_rate`), as in MPRM.
 
 Options and their defaults, the paper's scaled to a training run of `epochs`: `primitives` K
-(the paper's 300 for 1201 ScanNet scenes; 100 here, see docs/RESULTS.md), `groups` (the paper's
+(the paper's 300 for 1201 ScanNet scenes; 100 here: a few tens of scenes hold far fewer
+supervoxels and appearances to split, and a primitive should still span many scenes for the
+matching to mean something), `groups` (the paper's
 120 of 300: 0.4 K; 0 turns filtering off), `kmeans_interval` (every 10 of 400 epochs: 0.025 of
 training), `warmup` (250 of 400: 0.625; 0 turns the hand-crafted features off), `match_start`
 (60 of 400: 0.15), `losses` (any of cam, us, match: the paper's Table 4 ablation),
