@@ -129,10 +129,14 @@ class Densify:
         self.groups = None  # (K,) group of each primitive (A.4), after the warm-up
         self.assign = {}  # scene id -> (S,) primitive of each supervoxel
 
-    # ------------------------------------------------------------------ training
-    def example(self, scene, weak, geometry, previous=None):
+    def _tags(self, weak):
         tags = np.zeros(self.num_classes, np.float32)
         tags[np.asarray(weak["tags"], np.int64)] = 1
+        return tags
+
+    # ------------------------------------------------------------------ training
+    def example(self, scene, weak, geometry, previous=None):
+        tags = self._tags(weak)
         handcrafted = np.concatenate([geometry["sv_color"] / 255.0, geometry["pfh"]], 1).astype(np.float32)
         labels = None if previous is None else np.asarray(previous, np.int64)
         target = Target(tags, geometry["supervoxel"].astype(np.int64), handcrafted, prior_class_ids(scene.class_names), labels)
@@ -192,11 +196,8 @@ class Densify:
         return Example(example.scene_id, example.coord[keep], example.color[keep], example.normal[keep], target)
 
     def loss(self, examples, rng):
-        if self._bootstrapping(examples):
-            labels = np.concatenate([e.target.labels for e in examples])
-            batch = to_voxels(examples, self.voxel_size, rng)
-            inverse = batch.inverse.cpu().numpy()
-            return voxel_cross_entropy(self.model(batch.to(self.device)), inverse, labels, self.segmenter.class_weights)
+        if self._bootstrapping(examples):  # the U-Net on the previous round's labels
+            return self.segmenter.loss([Example(e.scene_id, e.coord, e.color, e.normal, e.target.labels) for e in examples], rng)
         if self.prior_drop_rate > 0:
             examples = [self._drop_priors(e, rng) for e in examples]
         batch = to_voxels(examples, self.voxel_size, rng)
@@ -281,9 +282,8 @@ class Densify:
         return prob
 
     def pseudo_labels(self, scene, weak, geometry, previous=None):
-        tags = np.zeros(self.num_classes, np.float32)
-        tags[np.asarray(weak["tags"], np.int64)] = 1
-        if self.pseudo_from == "primitives" and self.prim is not None and previous is None:
+        tags = self._tags(weak)
+        if self.pseudo_from == "primitives" and self.prim is not None:  # none after bootstrapping
             return self._from_primitives(scene, tags)
         prob = self.predict(scene)
         agrees = tags[prob.argmax(1)] > 0  # the bootstrapping filter: the tags confirm the class
