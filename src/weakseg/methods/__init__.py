@@ -66,3 +66,8 @@ METHODS.declare("densify", "weakseg.methods.densify", accepts={"scene_tags"},
                                     "items": {"enum": ["cam", "us", "match"]}},
                          "pseudo_from": {"enum": ["classifier", "primitives"]}, "prior_drop_rate": _RATE},
                 needs=("geometry", "previous"), predicts=True)
+METHODS.declare("dsp", "weakseg.methods.dsp", accepts={"clicks", "point_fraction"},
+                options={"test_views": _TEST_VIEWS, "class_balance": _CLASS_BALANCE,
+                         "phases": {"type": "array", "minItems": 1, "items": {"enum": ["csfr", "isfr", "csfr+isfr"]}},
+                         "affinity_voxels": _POSITIVE_INT, "regularization_weight": {"type": "number", "minimum": 0}},
+                predicts=True)

@@ -134,12 +134,17 @@ class SparseUNet(nn.Module):
     def forward(self, batch: VoxelBatch, with_features=False):
         """Per-voxel logits; with `with_features`, also the last decoder features the head reads."""
         skips = self.encoder(batch)
-        x = skips[-1]
-        for up, fuse, skip in zip(self.up, self.fuse, reversed(skips[:-1])):
-            x = up(x)  # inverse convolution restores the skip level's voxels, in the same order
-            x = fuse(x.replace_feature(torch.cat([x.features, skip.features], 1)))
+        x = self.decode(skips[-1], skips)
         logits = self.head(x.features)
         return (logits, x.features) if with_features else logits
+
+    def decode(self, x, skips, first=0, last=None):
+        """Decoder stages `first` to `last` (exclusive; stage 0 upsamples the coarsest level) from
+        `x`, with the encoder's `skips`; a method may change the features between stages."""
+        for k in range(first, len(self.up) if last is None else last):
+            x = self.up[k](x)  # inverse convolution restores the skip level's voxels, in the same order
+            x = self.fuse[k](x.replace_feature(torch.cat([x.features, skips[-2 - k].features], 1)))
+        return x
 
 
 def parent_rows(fine: spconv.SparseConvTensor, coarse: spconv.SparseConvTensor, factor: int):
