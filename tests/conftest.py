@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from weakseg.classes import SCANNET20
 from weakseg.io import Scene
@@ -41,6 +42,17 @@ def box_surface(lo, hi, step, rng):
             nrm.append(n)
     p = np.concatenate(pts)
     return p + rng.normal(0, step * 0.05, p.shape).astype(np.float32), np.concatenate(nrm)
+
+
+@pytest.fixture
+def one_thread():
+    """Two threads' partial sums of a weight gradient meet in varying order in spconv's CPU
+    kernels (about one run in four differs in its last bits, with or without a kill):
+    bit-identical resumption is a property of one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -108,17 +108,6 @@ def test_bootstrapping_learns_the_previous_rounds_labels(rng, tmp_path):
     assert (label == previous[0]).mean() > 0.8  # everything called floor: 0.6
 
 
-@pytest.fixture
-def one_thread():
-    """Two threads' partial sums of the first layer's weight gradient meet in varying order here
-    (about one run in four differs in its last bits, with or without a kill): bit-identity is
-    a property of one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_killed_and_resumed_equals_uninterrupted_kmeans_state_included(tmp_path, one_thread):
     """K-means at epochs 0, 2, 4; killed in epoch 3, the resumed run clusters nothing until 4 and
     must use the checkpointed centroids, groups and assignments to end bit-identical."""

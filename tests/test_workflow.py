@@ -94,7 +94,13 @@ def test_dag_writes_every_stage_and_scores_it(run):
     # bootstrapping is a second round; no stage two: its second network is scored on val
     assert densify_rows == [["stage1", "1", "train"], ["refined", "1", "train"], ["stage1", "2", "train"], ["refined", "2", "train"],
                             ["stage1", "2", "val"]]
-    assert (run / "summary.csv").read_text().count("\n") == 19  # header + mprm 4 + clicks 7 + densify 5 + the bound 2
+    dsp_rows = [line.split(",")[3:6] for line in (run / "summary.csv").read_text().splitlines() if line.startswith("dsp,")]
+    assert dsp_rows == [["stage1", "1", "train"], ["refined", "1", "train"], ["stage1", "1", "val"]]
+    assert (run / "summary.csv").read_text().count("\n") == 22  # header + mprm 4 + clicks 7 + densify 5 + dsp 3 + the bound 2
+    for scene_id in train:  # DSP keeps the labelled points' classes
+        given = json.loads((run / f"dsp/weak/{scene_id}.json").read_text())
+        labels = read_labels(run / f"dsp/stage1/round1/pseudo.zarr/{scene_id}")
+        assert labels.label[given["points"]].tolist() == given["labels"] and (labels.label >= 0).all()
     for scene_id in train:  # Densify's labels never leave the scene's tags
         tags = json.loads((run / f"densify/weak/{scene_id}.json").read_text())["tags"]
         for r in (1, 2):
@@ -147,7 +153,7 @@ def test_geometry_is_planned_only_for_experiments_whose_method_or_refiners_need_
     assert jobs_planned(result)["geometry"] == 4  # the clicks experiment's training scenes
     lines = result.stdout.splitlines()
     refines = [line for line in lines if "python -m weakseg refine" in line]
-    assert len(refines) == 4 + 8 + 8 and all(("--geometry" in line) == ("/clicks/" in line) for line in refines)
+    assert len(refines) == 4 + 8 + 8 + 4 and all(("--geometry" in line) == ("/clicks/" in line) for line in refines)
     # the method's own jobs get it too; round 2's also get round 1's refined labels
     trains = [line for line in lines if "python -m weakseg stage1-train" in line and "/clicks/" in line]
     assert len(trains) == 2 and all(line.count("pre/geometry/") == 4 for line in trains)
