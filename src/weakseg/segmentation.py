@@ -14,7 +14,7 @@ from .voxel import NUM_FEATURES, prediction_views
 def voxel_cross_entropy(logits, inverse, target, class_weights=None):
     """The points' (class-weighted) cross-entropy, computed per voxel: the points of a voxel share
     its logits (`inverse[i]`: point i's voxel), so each voxel counts its points per class. The
-    same value as over the points, 17x cheaper (bench/bench_training.py). `target` -1: ignored."""
+    same value as over the points, much cheaper (bench/bench_training.py). `target` -1: ignored."""
     num_classes = logits.shape[1]
     labelled = target != IGNORE
     counts = np.bincount(inverse[labelled] * num_classes + target[labelled],

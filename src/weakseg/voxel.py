@@ -40,7 +40,7 @@ def prediction_views(coord, normal, rotations=1, scales=(1.0,)):
 
     Training sees random turns and scales; at test, each scale also lays the voxel grid
     differently over the scene, so the average recovers some of what one 10 cm grid loses
-    (README, "Measured": 4 turns x 2 scales lift the bound by about 6 points).
+    (docs/RESULTS.md measures what the default's 4 turns x 2 scales add).
     """
     for k in range(rotations):
         rot = _turn(2 * np.pi * k / rotations)
@@ -80,12 +80,12 @@ def voxelize(coords, features, voxel_size):
         extent = grid.max(0) + 1
         shape = np.maximum(shape, extent)
         # Unique over one int64 key per point: the same lexicographic order as np.unique(axis=0),
-        # about 10x faster (bench/bench_training.py).
+        # and faster (bench/bench_training.py).
         flat, inv = np.unique((grid[:, 0] * extent[1] + grid[:, 1]) * extent[2] + grid[:, 2], return_inverse=True)
         inv = inv.reshape(-1)
         keys = np.stack([flat // (extent[1] * extent[2]), flat // extent[2] % extent[1], flat % extent[2]], 1)
         counts = np.bincount(inv, minlength=len(keys)).astype(np.float32)
-        # index_add_ is ~20x faster than np.add.at for this scatter-mean.
+        # index_add_ is much faster than np.add.at for this scatter-mean (bench/bench_training.py).
         mean = torch.zeros(len(keys), feat.shape[1]).index_add_(0, torch.from_numpy(inv), torch.from_numpy(feat)).numpy()
         mean /= counts[:, None]
         all_idx.append(np.concatenate([np.full((len(keys), 1), b), keys], 1))

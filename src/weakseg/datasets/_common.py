@@ -101,7 +101,7 @@ def read_ply(path):
 
     path = require_file(path, "PLY file")
     try:
-        # Faces are read as fixed-length triangles (memory-mapped, ~50x faster than plyfile's list
+        # Faces are read as fixed-length triangles (memory-mapped instead of plyfile's per-face list
         # parsing); a face of another length is reported as "unexpected list length".
         ply = plyfile.PlyData.read(str(path), known_list_len={"face": {"vertex_indices": 3, "vertex_index": 3}})
         if "vertex" not in ply:

@@ -48,7 +48,7 @@ def _scene_seed(seed, split, index):
 @DATASETS.register("synthetic")
 class SyntheticDataset:
     """Rooms generated from a seed (datasets/synthetic.py). Settings: `seed`, `num_train`,
-    `num_val` and the simulated sensor `scan` (see README, "Configuration")."""
+    `num_val` and the simulated sensor `scan` (docs/CONFIGURATION.md)."""
 
     # Settings that only decide which scenes exist: a scene's own job does not depend on them,
     # so adding scenes reruns nothing that exists.

@@ -25,8 +25,8 @@ class SceneNorm(spconv.SparseModule):
     """Normalises every channel over the voxels of each scene, in training and at inference alike.
 
     BatchNorm trained with one scene per step learns features relative to each scene's own
-    statistics; at inference it uses running averages over other scenes instead, which took the
-    fully supervised bound from 49.0 to 36.9 val mIoU with the same weights (docs/DESIGN.md).
+    statistics; at inference it uses running averages over other scenes instead, which cost the
+    fully supervised bound a third of its val mIoU with the same weights (docs/DESIGN.md).
     Per-scene statistics are the same in both modes and do not depend on which scenes share a
     batch.
     """
