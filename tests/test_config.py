@@ -1,6 +1,9 @@
 """Checks a config must pass before anything runs: what the schema cannot see."""
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from weakseg.config import check, supervision
 from weakseg.errors import WeaksegError
@@ -119,3 +122,54 @@ def test_every_refiners_declared_options_are_its_keyword_arguments():
     for name in REFINERS.names():
         params = inspect.signature(REFINERS.get(name).__init__).parameters
         assert set(REFINERS.metadata(name)["options"]) == set(params) - {"self"}, name
+
+
+# --------------------------------------------------------------------------- the shipped configs
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = [["config.yaml"], ["config.yaml", "configs/otoc.yaml"], ["config.yaml", "configs/densify.yaml"],
+           ["config.yaml", "configs/dsp.yaml"], ["config.yaml", "configs/benchmark.yaml"],
+           ["configs/scannet_pointcept.yaml"], ["configs/scannet_rooms.yaml"]]
+
+
+@pytest.mark.parametrize("files", SHIPPED, ids=lambda files: "+".join(Path(f).stem for f in files))
+def test_every_shipped_config_passes_the_parse_time_check(files, monkeypatch):
+    """What `snakemake --configfile <files>` checks before anything runs, on the real data where
+    the config reads it (skipped where ../shared/data is absent)."""
+    from snakemake.utils import update_config
+
+    from weakseg.config import validate
+    from weakseg.datasets import DATASETS
+
+    merged = {}
+    for f in files:
+        update_config(merged, yaml.safe_load((REPO / f).read_text()))
+    monkeypatch.chdir(REPO)  # dataset roots are relative to the run directory
+    root = merged["dataset"].get("root")
+    if root is not None and not Path(root).exists():
+        pytest.skip(f"{root} is not on this machine")
+    validate(merged, REPO / "workflow/schemas/config.schema.yaml")
+    source = DATASETS.get(merged["dataset"]["type"])(merged["dataset"])
+    assert sorted(check(merged, source.scenes())) == ["train", "val"]  # both splits are scored
+
+
+# --------------------------------------------------------------------------- export scenes
+def test_export_takes_the_scenes_named_or_the_first_two_validation_scenes():
+    from weakseg.config import export_scenes
+
+    listing = {s: {"split": "val" if "val" in s else "train", "labelled": True}
+               for s in ("t_0", "t_1", "t_2", "val_2", "val_0", "val_1")}
+    assert export_scenes({}, listing) == ["val_0", "val_1"]
+    assert export_scenes({"export": {}}, listing) == ["val_0", "val_1"]
+    assert export_scenes({"export": {"scenes": ["t_2", "val_1"]}}, listing) == ["t_2", "val_1"]
+    assert export_scenes({"export": {"scenes": []}}, listing) == []
+    # a dataset without a validation split: its first training scenes
+    assert export_scenes({}, {s: info for s, info in listing.items() if s.startswith("t_")}) == ["t_0", "t_1"]
+
+
+def test_an_export_scene_not_in_the_dataset_is_refused_naming_it():
+    from weakseg.config import export_scenes
+
+    listing = {"a": {"split": "train", "labelled": True}, "v": {"split": "val", "labelled": True}}
+    with pytest.raises(WeaksegError) as err:
+        export_scenes({"export": {"scenes": ["v", "scene0000_00"]}}, listing)
+    assert str(err.value) == "config.yaml: export.scenes: 'scene0000_00' is not a scene of the dataset (it has 2, e.g. v, a)"
