@@ -173,3 +173,19 @@ def test_an_export_scene_not_in_the_dataset_is_refused_naming_it():
     with pytest.raises(WeaksegError) as err:
         export_scenes({"export": {"scenes": ["v", "scene0000_00"]}}, listing)
     assert str(err.value) == "config.yaml: export.scenes: 'scene0000_00' is not a scene of the dataset (it has 2, e.g. v, a)"
+
+
+def test_a_component_is_declared_by_its_module_without_importing_it(tmp_path):
+    from weakseg import option_schemas
+    from weakseg.registry import Registry
+
+    (tmp_path / "heavy.py").write_text("import no_such_package_here\n"
+                                      "DECLARATIONS = [dict(name='heavy', options={'drop': SHARE}, needs=('geometry',))]\n")
+    (tmp_path / "stray.py").write_text("LIMIT = 3\nDECLARATIONS = [dict(name='stray', options={'n': {'maximum': LIMIT}})]\n")
+    (tmp_path / "_private.py").write_text("DECLARATIONS = [dict(name='private')]\n")
+    registry = Registry("thing", known_needs=("geometry",))
+    with pytest.raises(ValueError, match="stray.py: DECLARATIONS may use literals and weakseg.option_schemas only"):
+        registry.discover("pkg", tmp_path, vars(option_schemas))
+    (tmp_path / "stray.py").unlink()
+    registry.discover("pkg", tmp_path, vars(option_schemas))  # its import would fail: it is not imported
+    assert registry.names() == ["heavy"] and registry.metadata("heavy")["options"] == {"drop": option_schemas.SHARE}

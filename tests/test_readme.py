@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from weakseg import option_schemas
 from weakseg.config import check
 from weakseg.methods import METHODS
 from weakseg.train import fit
@@ -20,14 +21,17 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 @pytest.fixture
-def my_points():
+def my_points(tmp_path):
     """The README's module and catalogue line, loaded as weakseg.methods.my_points."""
-    module_code, declare_line = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    (module_code,) = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    folder = tmp_path / "methods"
+    folder.mkdir()
+    (folder / "my_points.py").write_text(module_code)
+    METHODS.discover("weakseg.methods", folder, vars(option_schemas))  # as the package does with its own folder
     module = types.ModuleType("weakseg.methods.my_points")
     module.__package__ = "weakseg.methods"
     sys.modules[module.__name__] = module
     exec(compile(module_code, "README.md", "exec"), module.__dict__)
-    exec(compile(declare_line, "README.md", "exec"), {"METHODS": METHODS})
     yield METHODS.get("my_points")
     del sys.modules[module.__name__]
     METHODS._items.pop("my_points")
@@ -38,6 +42,8 @@ def test_the_readme_method_is_checked_by_the_config_and_trains(my_points, rng, t
     stage1 = {"method": "my_points", "voxel_size": 0.1, "channels": [16, 32], "blocks": 1, "epochs": 6,
               "batch_size": 2, "lr": 0.01, "weight_decay": 0.0}
     check(config(m={"supervision": {"kind": "point_fraction", "points": 20}, "stage1": stage1, "stage2": False}), scenes())
+    with pytest.raises(Exception, match="unknown option 'class_balanse' for method 'my_points'"):
+        check(config(m={"supervision": {"kind": "point_fraction", "points": 20}, "stage1": {**stage1, "class_balanse": 0.5}}), scenes())
     with pytest.raises(Exception, match="cannot learn from 'clicks'"):
         check(config(m={"supervision": "clicks", "stage1": stage1}), scenes())
     torch.manual_seed(0)

@@ -1,15 +1,36 @@
 """Name -> class registries, so config.yaml picks a method, refiner or dataset type by name.
 
 A component is declared (name, module, facts) without importing its module, and registered by
-its module when that is imported. The facts the DAG and the config check use:
+its module when that is imported. Its module holds both: `DECLARATIONS`, read by `discover`
+without importing it, and the class, registered with `@REGISTRY.register(name)`. The facts the DAG and the config check use:
 - `options`: {option name: JSON schema of its value}, every option the component takes. A key
   in config.yaml that is not declared is refused at parse time, naming it (`check_options`).
 - `needs`: the per-scene inputs its jobs receive, by name (see the registries' modules).
 """
 
+import ast
 import importlib
+from pathlib import Path
 
 from .errors import WeaksegError
+
+# What a declaration may call besides the schema pieces: builders of plain values.
+_VALUE_BUILTINS = {"dict": dict, "set": set, "list": list, "tuple": tuple, "range": range}
+
+
+def read_declarations(path, namespace):
+    """The `DECLARATIONS = [dict(name=..., ...), ...]` assignment of a component's module,
+    evaluated without importing the module (whose imports are torch and friends): literals,
+    value builders and `namespace`'s names only."""
+    path = Path(path)
+    for node in ast.parse(path.read_text(), str(path)).body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["DECLARATIONS"]:
+            code = compile(ast.Expression(node.value), str(path), "eval")
+            try:
+                return eval(code, {"__builtins__": _VALUE_BUILTINS, **namespace})
+            except NameError as err:
+                raise ValueError(f"{path}: DECLARATIONS may use literals and weakseg.option_schemas only ({err})") from None
+    return []
 
 
 class Registry:
@@ -39,6 +60,15 @@ class Registry:
         metadata.setdefault("needs", ())
         self._declared[name] = (module, metadata)
 
+    def discover(self, package, folder, namespace):
+        """Declare what each module of `package` (in `folder`) declares in its `DECLARATIONS`:
+        adding a component is adding its module."""
+        for path in sorted(Path(folder).glob("*.py")):
+            if not path.stem.startswith("_"):
+                for declaration in read_declarations(path, namespace):
+                    declaration = dict(declaration)
+                    self.declare(declaration.pop("name"), f"{package}.{path.stem}", **declaration)
+
     def names(self):
         return sorted(set(self._items) | set(self._declared))
 
@@ -53,7 +83,10 @@ class Registry:
     def get(self, name, where="config.yaml"):
         self._known(name, where)
         if name not in self._items:
-            importlib.import_module(self._declared[name][0])
+            module = self._declared[name][0]
+            importlib.import_module(module)
+            if name not in self._items:
+                raise ValueError(f"{module} declares the {self.kind} {name!r} but registers none by that name")
         return self._items[name]
 
 

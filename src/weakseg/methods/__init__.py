@@ -1,7 +1,9 @@
 """Stage-one methods: learn from weak labels, then write per-point pseudo-label probabilities.
 
-A method is a class in its own module, registered with `@METHODS.register(name)` and declared
-below with what the DAG must know at parse time, without importing torch:
+A method is a class in its own module, registered with `@METHODS.register(name)`, and the
+module's `DECLARATIONS` say what the DAG must know at parse time, read without importing torch
+(literals and weakseg.option_schemas only):
+- `name`: the registered name;
 - `accepts`: the weak-label kinds it learns from (other pairings are refused before anything runs);
 - `options`: {name: JSON schema} of its own stage1 keys, beyond the training keys every method
   takes (TRAINING_KEYS); any other key is refused at parse time, naming it;
@@ -27,6 +29,9 @@ The class has:
   per-supervoxel features that refiners declared with `needs=("features",)` receive.
 """
 
+from pathlib import Path
+
+from .. import option_schemas
 from ..registry import Registry
 
 METHODS = Registry("stage-one method", known_needs=("geometry", "projections", "frames", "previous"))
@@ -34,40 +39,4 @@ METHODS = Registry("stage-one method", known_needs=("geometry", "projections", "
 # The keys of `stage1:` that every method takes: the one trainer's and the voxel grid's.
 TRAINING_KEYS = ("method", "voxel_size", "channels", "blocks", "epochs", "batch_size", "lr", "weight_decay")
 
-_TEST_VIEWS = {
-    "description": "predictions average the class probabilities over `rotations` turns about z times `scales`",
-    "type": "object", "additionalProperties": False, "required": ["rotations", "scales"],
-    "properties": {"rotations": {"type": "integer", "minimum": 1},
-                   "scales": {"type": "array", "minItems": 1, "items": {"type": "number", "exclusiveMinimum": 0}}},
-}
-_CLASS_BALANCE = {"type": "number", "minimum": 0, "maximum": 1}
-_POSITIVE = {"type": "number", "exclusiveMinimum": 0}
-_POSITIVE_INT = {"type": "integer", "minimum": 1}
-
-_RATE = {"type": "number", "minimum": 0, "maximum": 1}
-
-METHODS.declare("mprm", "weakseg.methods.mprm", accepts={"scene_tags", "subcloud_tags"},
-                options={"attention_channels": _POSITIVE_INT, "prior_drop_rate": _RATE})
-METHODS.declare("sparse_points", "weakseg.methods.sparse_points", accepts={"clicks", "point_fraction"},
-                options={"test_views": _TEST_VIEWS, "class_balance": _CLASS_BALANCE},
-                needs=("previous",), predicts=True)
-METHODS.declare("otoc", "weakseg.methods.otoc", accepts={"clicks", "point_fraction"},
-                options={"test_views": _TEST_VIEWS, "class_balance": _CLASS_BALANCE,
-                         "relation": {"type": "boolean"}, "embedding_dim": _POSITIVE_INT,
-                         "temperature": _POSITIVE, "momentum": {"type": "number", "minimum": 0, "maximum": 1},
-                         "samples_per_class": _POSITIVE_INT, "relation_weight": {"type": "number", "minimum": 0}},
-                needs=("geometry", "previous"), predicts=True)
-_FRACTION = {"type": "number", "minimum": 0, "maximum": 1}
-METHODS.declare("densify", "weakseg.methods.densify", accepts={"scene_tags"},
-                options={"test_views": _TEST_VIEWS, "class_balance": _CLASS_BALANCE,
-                         "primitives": {"type": "integer", "minimum": 2}, "groups": _FRACTION,
-                         "kmeans_interval": _FRACTION, "warmup": _FRACTION, "match_start": _FRACTION,
-                         "losses": {"type": "array", "uniqueItems": True, "minItems": 1,
-                                    "items": {"enum": ["cam", "us", "match"]}},
-                         "pseudo_from": {"enum": ["classifier", "primitives"]}, "prior_drop_rate": _RATE},
-                needs=("geometry", "previous"), predicts=True)
-METHODS.declare("dsp", "weakseg.methods.dsp", accepts={"clicks", "point_fraction"},
-                options={"test_views": _TEST_VIEWS, "class_balance": _CLASS_BALANCE,
-                         "phases": {"type": "array", "minItems": 1, "items": {"enum": ["csfr", "isfr", "csfr+isfr"]}},
-                         "affinity_voxels": _POSITIVE_INT, "regularization_weight": {"type": "number", "minimum": 0}},
-                predicts=True)
+METHODS.discover(__name__, Path(__file__).parent, vars(option_schemas))

@@ -47,11 +47,20 @@ from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
 from . import METHODS
+from ..option_schemas import CLASS_BALANCE, SHARE, TEST_VIEWS, enum, subset_of
 from ..classes import IGNORE
 from ..prior_drop import drop_prior_regions, prior_class_ids
 from ..relation import supervoxel_mean
 from ..segmentation import Segmenter, voxel_cross_entropy
 from ..train import Example, to_voxels
+
+DECLARATIONS = [dict(name="densify", accepts={"scene_tags"},
+                     options={"test_views": TEST_VIEWS, "class_balance": CLASS_BALANCE,
+                              "primitives": {"type": "integer", "minimum": 2}, "groups": SHARE,
+                              "kmeans_interval": SHARE, "warmup": SHARE, "match_start": SHARE,
+                              "losses": subset_of("cam", "us", "match"),
+                              "pseudo_from": enum("classifier", "primitives"), "prior_drop_rate": SHARE},
+                     needs=("geometry", "previous"), predicts=True)]
 
 LOSSES = ("cam", "us", "match")
 

@@ -40,13 +40,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import METHODS
+from ..option_schemas import CLASS_BALANCE, NONNEGATIVE, POSITIVE_INT, TEST_VIEWS, enum
 from ..models.sparse import parent_rows
 from ..segmentation import Segmenter, voxel_cross_entropy
 from ..train import to_voxels
 from ..weak import point_targets
 from .sparse_points import keep_given_points
 
-PHASES = ("csfr", "isfr", "csfr+isfr")
+DECLARATIONS = [dict(name="dsp", accepts={"clicks", "point_fraction"},
+                     options={"test_views": TEST_VIEWS, "class_balance": CLASS_BALANCE,
+                              "phases": {"type": "array", "minItems": 1, "items": enum("csfr", "isfr", "csfr+isfr")},
+                              "affinity_voxels": POSITIVE_INT, "regularization_weight": NONNEGATIVE},
+                     predicts=True)]
 
 
 def reallocate(query, keys, weight):

@@ -23,11 +23,15 @@ from torch import nn
 import torch.nn.functional as F
 
 from . import METHODS
+from ..option_schemas import POSITIVE_INT, SHARE
 from ..models.sparse import SparseEncoder, parent_rows
 from ..train import Example, to_voxels
 from ..voxel import NUM_FEATURES
 from ..prior_drop import drop_prior_regions, prior_class_ids
 from ..weak import subcloud_members
+
+DECLARATIONS = [dict(name="mprm", accepts={"scene_tags", "subcloud_tags"},
+                     options={"attention_channels": POSITIVE_INT, "prior_drop_rate": SHARE})]
 
 PATHS = ("pcam", "sa", "ca", "pa")
 

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from . import METHODS
+from ..option_schemas import BOOLEAN, CLASS_BALANCE, NONNEGATIVE, POSITIVE, POSITIVE_INT, SHARE, TEST_VIEWS
 from ..classes import IGNORE
 from ..models.sparse import SparseUNet
 from ..relation import MemoryBank, balanced_sample, contrastive_loss, relation_probabilities, supervoxel_mean
@@ -39,6 +40,12 @@ from ..train import Example, to_voxels
 from ..voxel import NUM_FEATURES
 from ..weak import point_targets
 from .sparse_points import keep_given_points, with_given_points
+
+DECLARATIONS = [dict(name="otoc", accepts={"clicks", "point_fraction"},
+                     options={"test_views": TEST_VIEWS, "class_balance": CLASS_BALANCE, "relation": BOOLEAN,
+                              "embedding_dim": POSITIVE_INT, "temperature": POSITIVE, "momentum": SHARE,
+                              "samples_per_class": POSITIVE_INT, "relation_weight": NONNEGATIVE},
+                     needs=("geometry", "previous"), predicts=True)]
 
 
 @dataclass

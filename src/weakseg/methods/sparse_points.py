@@ -13,8 +13,13 @@ from __future__ import annotations
 import numpy as np
 
 from . import METHODS
+from ..option_schemas import CLASS_BALANCE, TEST_VIEWS
 from ..segmentation import Segmenter
 from ..weak import point_targets
+
+DECLARATIONS = [dict(name="sparse_points", accepts={"clicks", "point_fraction"},
+                     options={"test_views": TEST_VIEWS, "class_balance": CLASS_BALANCE},
+                     needs=("previous",), predicts=True)]
 
 
 def with_given_points(labels, weak, num_points):

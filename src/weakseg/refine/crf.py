@@ -3,7 +3,12 @@
 import numpy as np
 import pydensecrf.densecrf as dcrf
 
+from ..option_schemas import NONNEGATIVE, POSITIVE, POSITIVE_INT
 from . import REFINERS
+
+DECLARATIONS = [dict(name="dense_crf", options={
+    "iterations": POSITIVE_INT, "xyz_scale": POSITIVE, "rgb_scale": POSITIVE, "appearance_weight": NONNEGATIVE,
+    "smoothness_scale": POSITIVE, "smoothness_weight": NONNEGATIVE})]
 
 
 @REFINERS.register("dense_crf")

@@ -16,8 +16,19 @@ themselves keep their own. Pure numpy: refine jobs do not load torch.
 import numpy as np
 
 from ..errors import WeaksegError
+from ..option_schemas import NONNEGATIVE, POSITIVE, POSITIVE_INT, SHARE, enum
 from . import REFINERS
 from .supervoxels import _supervoxel_votes, _to_points
+
+DECLARATIONS = [
+    dict(name="energy_propagation", needs=("geometry", "features"), options={
+        "iterations": POSITIVE_INT,
+        "kernels": {"type": "array", "uniqueItems": True, "items": enum("color", "position", "unet", "relation")},
+        **{f"{k}_{p}": (POSITIVE if p == "sigma" else NONNEGATIVE)
+           for k in ("color", "position", "unet", "relation") for p in ("sigma", "lambda")},
+        "pairwise_weight": NONNEGATIVE, "message": enum("normalised", "sum")}),
+    dict(name="confidence_selection", needs=("geometry",), options={"threshold": SHARE}),
+]
 
 KERNELS = ("color", "position", "unet", "relation")
 EPS = 1e-6  # probability floor before -log: a class the network rules out costs -log(EPS), not inf

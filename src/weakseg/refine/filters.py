@@ -2,7 +2,10 @@
 
 import numpy as np
 
+from ..option_schemas import SHARE
 from . import REFINERS
+
+DECLARATIONS = [dict(name="tag_filter"), dict(name="confidence_filter", options={"drop": SHARE})]
 
 
 @REFINERS.register("tag_filter")

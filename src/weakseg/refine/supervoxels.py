@@ -18,7 +18,15 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
+from ..option_schemas import NONNEGATIVE, POSITIVE
 from . import REFINERS
+
+DECLARATIONS = [
+    dict(name="supervoxel_vote", needs=("geometry",)),
+    dict(name="graph_propagation", needs=("geometry",), options={
+        "alpha": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}, "color_sigma": POSITIVE,
+        "normal_sigma": POSITIVE, "pfh_sigma": {"oneOf": [POSITIVE, {"type": "null"}]}, "min_affinity": NONNEGATIVE}),
+]
 
 
 def _supervoxel_votes(weak, prob, supervoxel, num_supervoxels):
