@@ -23,7 +23,9 @@ RULE_FILES = [REPO / "Snakefile", *sorted((REPO / "workflow/rules").glob("*.smk"
 
 # Import name -> the package that provides it (conda-forge or PyPI name).
 PACKAGE_OF = {"yaml": "pyyaml", "sklearn": "scikit-learn", "spconv": "spconv-cu120", "cumm": "cumm-cu120",
-              "pydensecrf": "pydensecrf2", "PIL": "pillow"}
+              "pydensecrf": "pydensecrf2", "PIL": "pillow", "matplotlib": "matplotlib-base"}
+# PyPI name -> conda-forge name, where they differ (conda-forge's matplotlib adds a GUI toolkit).
+CONDA_NAME = {"matplotlib": "matplotlib-base"}
 # Imported by the Snakefile itself, which runs in Snakemake's own environment, not in a rule's.
 NOT_IN_RULE_ENVS = {"snakemake"}
 LOCAL = {"weakseg"}
@@ -83,7 +85,7 @@ def test_envs_bring_every_module_the_jobs_import():
 def test_env_pins_match_requirements():
     """The conda env and `make`'s venv install the same versions."""
     req = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", (REPO / "requirements.txt").read_text(), re.M))
-    req = {k.lower(): v for k, v in req.items()}
+    req = {CONDA_NAME.get(k.lower(), k.lower()): v for k, v in req.items()}
     _, env = env_packages(REPO / "envs/weakseg.yaml")
     differ = {name: (version, req[name]) for name, version in env.items() if name in req and req[name] != version}
     assert not differ, f"envs/weakseg.yaml vs requirements.txt: {differ}"
