@@ -8,6 +8,10 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
+# `snakemake --report report.html` after a run: the summary, the plots and the exports, each with
+# its caption from workflow/report/.
+report: "workflow/report/workflow.rst"
+
 # config.yaml, unless config files are given: `--configfile a.yaml b.yaml` merges them in order,
 # so an overlay of the default lists config.yaml first, and a config for another dataset type
 # (whose `dataset:` keys differ) stands alone.
@@ -32,6 +36,7 @@ include: "workflow/rules/stage1.smk"
 include: "workflow/rules/refine.smk"
 include: "workflow/rules/stage2.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -1,16 +1,21 @@
 """The real DAG, end to end, on the tiny config: what users run, from another directory."""
 
+import base64
 import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from plyfile import PlyData
 
 from conftest import job_environment, snakemake_command
+from weakseg.classes import SCANNET20_COLORS
+from weakseg.export import CORRECT_COLOR, WRONG_COLOR
 from weakseg.io import read_labels, read_scene
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,6 +119,66 @@ def test_second_run_has_nothing_to_do(run):
     assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
 
 
+EXPERIMENTS = ["clicks", "densify", "dsp", "fully_supervised", "mprm"]
+
+
+@pytest.mark.slow
+def test_the_run_draws_the_plots_and_exports_the_first_two_validation_scenes(run):
+    stems = ["miou_vs_cost", "per_class_iou", "rounds", *(f"confusion_{exp}" for exp in EXPERIMENTS)]
+    assert sorted(p.name for p in (run / "plots").iterdir()) == sorted(f"{s}.{ext}" for s in stems for ext in ("png", "svg"))
+    assert sorted(p.name for p in (run / "export").iterdir()) == sorted([*EXPERIMENTS, "legend.png"])
+    # each experiment's labels of a validation scene: the last round's own network (methods that
+    # predict), stage two's predictions (experiments that retrain); the error map of the last
+    stages = {"clicks": ["stage1_round2", "stage2"], "densify": ["stage1_round2"], "dsp": ["stage1_round1"],
+              "fully_supervised": ["stage2"], "mprm": ["stage2"]}
+    for exp in EXPERIMENTS:
+        assert sorted(p.name for p in (run / f"export/{exp}").iterdir()) == ["synth_val_0000", "synth_val_0001"]
+        for scene_id in ("synth_val_0000", "synth_val_0001"):
+            files = sorted(p.stem for p in (run / f"export/{exp}/{scene_id}").glob("*.ply"))
+            assert files == sorted(["input", "ground_truth", "error", *stages[exp]]), (exp, scene_id)
+    scene = read_scene(run / "scenes/synth_val_0001.h5")
+    for exp, final, store in (("clicks", "stage2", "clicks/stage2/pred.zarr"), ("densify", "stage1_round2", "densify/stage1/round2/pred.zarr")):
+        pred = read_labels(run / store / "synth_val_0001").label
+        vertex = PlyData.read(str(run / f"export/{exp}/synth_val_0001/error.ply"))["vertex"]
+        colors = np.stack([vertex["red"], vertex["green"], vertex["blue"]], 1)
+        assert len(colors) == scene.num_points
+        right = (scene.label >= 0) & (pred == scene.label)
+        assert (colors[right] == CORRECT_COLOR).all() and (colors[~right & (pred >= 0)] == WRONG_COLOR).all()
+        vertex = PlyData.read(str(run / f"export/{exp}/synth_val_0001/{final}.ply"))["vertex"]
+        colors = np.stack([vertex["red"], vertex["green"], vertex["blue"]], 1)
+        np.testing.assert_array_equal(colors, np.array(SCANNET20_COLORS, np.uint8)[pred])
+
+
+@pytest.mark.slow
+def test_the_report_embeds_the_summary_every_plot_and_every_export_with_captions(run, tmp_path):
+    # as users run it after the run: no --cores
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(run.parents[1]),
+           "--configfile", str(REPO / "config.yaml"), str(TINY), "--report", str(tmp_path / "report.html")]
+    t0 = time.monotonic()
+    result = subprocess.run(cmd, capture_output=True, text=True, env=job_environment(), timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert time.monotonic() - t0 < 60
+    html = (tmp_path / "report.html").read_text()
+    # Snakemake 9 embeds each result as a base64 data URI in a JSON object, `var results = {path: {...}}`
+    start = re.search(r'<script id="results">\s*var results = ', html).end()
+    results, _ = json.JSONDecoder().raw_decode(html, start)
+    registered = [p for p in run.rglob("*") if p.is_file() and p.name != ".snakemake_timestamp"  # Snakemake's, in directory outputs
+                  and (p.relative_to(run).parts[0] in ("plots", "export") or p.name in ("summary.md", "summary.csv"))]
+    # the summary, 8 figures as PNG and SVG, the palette, the PLYs (clicks 5 a scene, the others 4)
+    assert len(registered) == 2 + 2 * (3 + 5) + 1 + (5 + 4 + 4 + 4 + 4) * 2
+    assert sorted(results) == sorted(str(p.relative_to(run.parents[1])) for p in registered)
+    for path, entry in results.items():
+        data = base64.b64decode(entry["data_uri"].split("base64,", 1)[1])
+        assert data == (run.parents[1] / path).read_bytes(), path
+        assert entry["caption"].strip(), path  # every result has its caption from workflow/report/
+    export = results["results/tiny/export/clicks/synth_val_0000/error.ply"]
+    assert export["labels"] == {"scene": "synth_val_0000", "points coloured by": "error"}
+    assert "Experiment clicks, scene synth_val_0000" in export["caption"]
+    categories = json.loads(re.search(r"var categories = (\{.*?\});", html).group(1))
+    assert {"Summary", "Plots", "Exports"} <= set(categories)
+    assert set(categories["Exports"]) == {"Palette", *EXPERIMENTS}
+
+
 @pytest.mark.slow
 def test_changing_a_refiner_reruns_only_refinement_and_what_follows(run, tmp_path):
     changed = yaml.safe_load(TINY.read_text())
@@ -123,7 +188,9 @@ def test_changing_a_refiner_reruns_only_refinement_and_what_follows(run, tmp_pat
     (tmp_path / "changed.yaml").write_text(yaml.safe_dump(changed))
     result = snakemake(run.parents[1], "-n", configs=(TINY, tmp_path / "changed.yaml"))
     assert result.returncode == 0, result.stderr[-2000:]
-    assert jobs_planned(result) == {"refine": 4, "stage2_train": 1, "predict": 1, "evaluate": 3, "summary": 1, "all": 1}
+    # and the plots, and the exports of mprm's validation scenes (stage two's predictions)
+    assert jobs_planned(result) == {"refine": 4, "stage2_train": 1, "predict": 1, "evaluate": 3, "summary": 1, "plots": 1,
+                                    "export": 2, "all": 1}
 
 
 @pytest.mark.slow
@@ -133,7 +200,7 @@ def test_changing_a_geometry_setting_reruns_only_what_uses_geometry(run, tmp_pat
     assert result.returncode == 0, result.stderr[-2000:]
     # the clicks and densify experiments (their methods use supervoxels), both rounds; not MPRM, not the bound
     assert jobs_planned(result) == {"geometry": 4, "stage1_train": 4, "stage1_pseudo": 16, "refine": 16, "stage1_predict": 2,
-                                    "stage2_train": 1, "predict": 1, "evaluate": 12, "summary": 1, "all": 1}
+                                    "stage2_train": 1, "predict": 1, "evaluate": 12, "summary": 1, "plots": 1, "export": 4, "all": 1}
     assert "exp=mprm" not in result.stdout and "exp=fully_supervised" not in result.stdout
 
 
@@ -143,7 +210,7 @@ def test_changing_the_last_rounds_setting_reruns_only_the_last_round_and_what_fo
     result = snakemake(run.parents[1], "-n", configs=(TINY, tmp_path / "changed.yaml"))
     assert result.returncode == 0, result.stderr[-2000:]
     assert jobs_planned(result) == {"stage1_train": 1, "stage1_pseudo": 4, "refine": 4, "stage1_predict": 1,
-                                    "stage2_train": 1, "predict": 1, "evaluate": 5, "summary": 1, "all": 1}
+                                    "stage2_train": 1, "predict": 1, "evaluate": 5, "summary": 1, "plots": 1, "export": 2, "all": 1}
     assert "round=1" not in result.stdout
 
 
@@ -192,6 +259,9 @@ def test_preprocess_target_builds_geometry_for_every_scene_and_projections_for_t
     ("dataset:\n  type: ply_folder\n  root: nowhere\n  num_train: 1\n", "dataset: Unevaluated properties"),
     ("preprocess:\n  geometry:\n    method: slic\n", "preprocess.geometry.method: 'slic' is not one of"),
     ("experiments:\n  clicks:\n    refiners: [{name: graph_propagaton}]\n", "unknown refiner 'graph_propagaton'; known:"),
+    ("export:\n  scenes: [synth_val_0000, synth_val_0009]\n",
+     "export.scenes: 'synth_val_0009' is not a scene of the dataset (it has 6, e.g. synth_val_0000, synth_val_0001, synth_train_0000)"),
+    ("export:\n  scene: [synth_val_0000]\n", "export: Additional properties are not allowed ('scene' was unexpected)"),
 ])
 def test_a_config_that_cannot_run_is_refused_before_anything_runs(tmp_path, override, message):
     (tmp_path / "bad.yaml").write_text(override)
@@ -241,9 +311,10 @@ def test_the_real_data_config_plans_the_whole_dag_on_the_two_scannet_scenes(tmp_
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     # sub-cloud MPRM, One Thing One Click (3 rounds), the point-supervised clicks baseline, the bound
+    # and the plots, the palette and each experiment's export of the validation scene
     assert jobs_planned(result) == {"scene": 2, "weak_labels": 3, "geometry": 1, "stage1_train": 1 + 3 + 1, "stage1_pseudo": 5,
                                     "refine": 5, "stage1_predict": 2, "stage2_train": 4, "predict": 4,
-                                    "evaluate": 4 + 9 + 5 + 2, "summary": 1, "all": 1}
+                                    "evaluate": 4 + 9 + 5 + 2, "summary": 1, "plots": 1, "legend": 1, "export": 4, "all": 1}
     assert "scene0011_01" in result.stdout
 
 
@@ -264,6 +335,7 @@ def test_scans_without_ground_truth_end_at_pseudo_labels_and_a_model(tmp_path):
            "--configfile", str(tmp_path / "mine.yaml")]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+    # no validation split: the exports are of the first two training scenes
     assert jobs_planned(result) == {"scene": 2, "weak_labels": 2, "stage1_train": 1, "stage1_pseudo": 2, "refine": 2,
-                                    "stage2_train": 1, "predict": 1, "all": 1}
+                                    "stage2_train": 1, "predict": 1, "legend": 1, "export": 2, "all": 1}
     assert '"tags": [0, 1, 4]' in result.stdout and '"tags": [0, 6]' in result.stdout  # wall, floor, chair; wall, table

@@ -308,6 +308,34 @@ def cmd_summary(a):
     write_summary(a.metrics, a.out_md, a.out_csv)
 
 
+def cmd_plots(a):
+    from .plots import write_plots
+
+    write_plots(a.summary, a.metrics, a.out_dir)
+
+
+def cmd_legend(a):
+    from .plots import write_legend
+
+    write_legend(a.classes, a.out)
+
+
+def _named(text):
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
+    return name, path
+
+
+def cmd_export(a):
+    from .export import export_scene
+    from .io import read_labels, read_scene
+
+    scene = read_scene(a.scene)
+    labels = {name: read_labels(path).label for name, path in a.labels}
+    export_scene(scene, labels, a.final, a.out, where=a.scene)
+
+
 # --------------------------------------------------------------------------- parser
 def build_parser():
     p = argparse.ArgumentParser(prog="weakseg", description="Weakly supervised 3D segmentation steps (run by the Snakemake DAG).")
@@ -399,6 +427,21 @@ def build_parser():
     s.add_argument("--metrics", nargs="+", required=True)
     s.add_argument("--out-md", required=True)
     s.add_argument("--out-csv", required=True)
+
+    s = sub.add_parser("plots", help="figures of the summary and the confusion matrices (PNG and SVG)")
+    s.set_defaults(fn=cmd_plots)
+    s.add_argument("--summary", required=True, help="the summary CSV")
+    s.add_argument("--metrics", nargs="+", required=True, help="metrics files, among them each experiment's final one")
+    s.add_argument("--out-dir", required=True)
+
+    s = step("legend", cmd_legend, "the export palette as a PNG")
+    s.add_argument("--classes", type=lambda t: tuple(json.loads(t)), required=True, help="class names, JSON list")
+
+    s = step("export", cmd_export, "one scene's input, ground truth, labels and errors as coloured PLYs (a folder)")
+    s.add_argument("--scene", required=True)
+    s.add_argument("--labels", nargs="*", type=_named, default=[], metavar="STAGE=GROUP",
+                   help="label groups by stage name, in pipeline order")
+    s.add_argument("--final", help="the stage whose labels error.ply scores")
     return p
 
 

@@ -118,3 +118,19 @@ def _check_stage1(name, exp, where):
     if len(rounds(exp)) > 1 and "previous" not in meta["needs"]:
         raise WeaksegError(where, f"experiment {name!r}: method {method!r} does not learn from a previous round's "
                                   "labels, so it runs one round (rounds: 1)")
+
+
+def export_scenes(config, scenes, where="config.yaml"):
+    """The scenes to export as coloured PLYs (`export.scenes`), each checked against the dataset's
+    listing (`scenes()` of a dataset type). Not given: the first two validation scenes, or the
+    first two training scenes of a dataset without a validation split."""
+    given = (config.get("export") or {}).get("scenes")
+    by_split = {split: sorted(s for s, info in scenes.items() if info["split"] == split) for split in ("val", "train")}
+    if given is None:
+        return (by_split["val"] or by_split["train"])[:2]
+    for scene in given:
+        if scene not in scenes:
+            examples = (by_split["val"] + by_split["train"])[:3]
+            raise WeaksegError(where, f"export.scenes: {scene!r} is not a scene of the dataset "
+                                      f"(it has {len(scenes)}, e.g. {', '.join(examples)})")
+    return list(given)

@@ -3,7 +3,8 @@
 Formats (docs/DESIGN.md, "Data contracts"):
 - scene: HDF5, one file per scene (`Scene`);
 - weak labels, metrics, summaries: JSON;
-- pseudo labels and predictions: Zarr v3, one group per scene under one store.
+- pseudo labels and predictions: Zarr v3, one group per scene under one store;
+- coloured exports: binary PLY (`write_colored_ply`).
 """
 
 from __future__ import annotations
@@ -343,3 +344,23 @@ def read_projections(path) -> dict:
     if len({len(p[k]) for k in _PROJECTION_ARRAYS}) != 1:
         raise WeaksegError(path, "projection arrays differ in length")
     return p
+
+
+# --------------------------------------------------------------------------- coloured point clouds
+def write_colored_ply(path, coord, color, comment=None):
+    """Points with colours as a binary little-endian PLY (vertex x, y, z float32; red, green,
+    blue uint8: the properties CloudCompare and MeshLab read as point colours), atomically."""
+    import plyfile  # only the export step writes PLY
+
+    coord, color = np.asarray(coord), np.asarray(color)
+    if coord.shape != (len(coord), 3) or color.shape != coord.shape:
+        raise WeaksegError(path, f"{coord.shape} coordinates with {color.shape} colours")
+    vertex = np.empty(len(coord), [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1")])
+    for i, axis in enumerate("xyz"):
+        vertex[axis] = coord[:, i]
+    for i, channel in enumerate(("red", "green", "blue")):
+        vertex[channel] = color[:, i]
+    ply = plyfile.PlyData([plyfile.PlyElement.describe(vertex, "vertex")], text=False, byte_order="<",
+                          comments=[comment] if comment else [])
+    with atomic_path(path, ".ply") as tmp:
+        ply.write(str(tmp))

@@ -1,8 +1,10 @@
 # Wiring shared by the rules: the dataset's scenes, the experiments, the settings each step sees.
 import json
 
+from snakemake.exceptions import WorkflowError
+
 from weakseg.classes import class_names
-from weakseg.config import FULL, check, enabled_experiments, retrains, rounds, supervision, validate
+from weakseg.config import FULL, check, enabled_experiments, export_scenes, retrains, rounds, supervision, validate
 from weakseg.datasets import DATASETS
 from weakseg.errors import WeaksegError
 from weakseg.methods import METHODS
@@ -12,7 +14,10 @@ ENV = "../../envs/weakseg.yaml"
 CONFIG_FILES = " + ".join(map(str, workflow.overwrite_configfiles)) or "config.yaml"
 # Training jobs take half the cores, so that two of them (stage one and the fully supervised
 # bound) train side by side; on 2 CPU cores two 1-thread jobs beat two 2-thread jobs in turn.
-TRAIN_THREADS = max(1, workflow.cores // 2)
+try:
+    TRAIN_THREADS = max(1, workflow.cores // 2)
+except WorkflowError:  # `snakemake --report` parses the workflow without --cores (snakemake issue 3691); it runs no job
+    TRAIN_THREADS = 1
 # A weak experiment's chain (weak labels, geometry, stage one, its per-scene pseudo labels and
 # refinement) is the run's longest path: its jobs go first when others are ready too, and the
 # bound's jobs fill the cores it leaves idle (the bound's prediction then runs beside the click
@@ -27,6 +32,7 @@ try:
     SCENE_INFO = SOURCE.scenes()
     USER_TAGS = SOURCE.scene_tags() if hasattr(SOURCE, "scene_tags") else None
     EVALUATED_SPLITS = check(config, SCENE_INFO, USER_TAGS)
+    EXPORT_SCENES = export_scenes(config, SCENE_INFO)
 except WeaksegError as err:  # a bad dataset or config: one line, no traceback, nothing run
     # (the library calls the config "config.yaml"; name the file(s) this run read instead)
     print(f"weakseg: error: {CONFIG_FILES if err.path == 'config.yaml' else err.path}: {err.problem}", file=sys.stderr)
@@ -167,10 +173,57 @@ def evaluated(exp):
     return [f"{R}/{exp}/metrics/{stage}_{split}.json" for stage, split in pairs if split in EVALUATED_SPLITS]
 
 
+def plot_files(stem):
+    """A figure of report.smk's `plots` rule, as PNG and SVG."""
+    return [f"{R}/plots/{stem}.{ext}" for ext in ("png", "svg")]
+
+
+# The figures across experiments; each experiment also gets confusion_<exp>.
+FIGURES = ("miou_vs_cost", "per_class_iou", "rounds")
+
+
+def figure(stem, caption, subcategory, **labels):
+    """A figure's PNG and SVG, registered for the report."""
+    return [report(path, caption=f"../report/{caption}.rst", category="Plots", subcategory=subcategory,
+                   labels={**labels, "format": path.rsplit(".", 1)[1]}) for path in plot_files(stem)]
+
+
+def export_labels(exp, scene):
+    """The labels each stage gave one scene, {stage name: (what the job waits for, the scene's
+    group)}, in pipeline order, the final labels last: on training scenes every round's pseudo
+    and refined labels, on validation scenes the last round's predictions (methods that
+    `predicts`), then stage two's predictions (experiments that retrain)."""
+    out = {}
+    if kind(exp) != FULL:
+        n = num_rounds(exp)
+        if SCENE_INFO[scene]["split"] == "train":
+            for r in range(1, n + 1):
+                for step in ("stage1", "refined"):
+                    group = f"{R}/{exp}/{step}/round{r}/pseudo.zarr/{scene}"
+                    out[f"{step}_round{r}"] = (group, group)
+        elif method_meta(exp).get("predicts"):
+            store = label_store(exp, f"stage1_round{n}", "val")
+            out[f"stage1_round{n}"] = (store, f"{store}/{scene}")
+    if retrains(EXPERIMENTS[exp]):
+        store = label_store(exp, "stage2", "val")
+        out["stage2"] = (store, f"{store}/{scene}")
+    return out
+
+
+def export_dirs():
+    """The coloured PLYs of each experiment on each scene of `export.scenes` (report.smk), and
+    their palette."""
+    if not EXPORT_SCENES:
+        return []
+    return [f"{R}/export/legend.png"] + [f"{R}/export/{exp}/{scene}" for exp in EXPERIMENTS for scene in EXPORT_SCENES]
+
+
 def final_outputs():
-    """The summary when anything can be scored; else (no ground truth) every experiment's
-    pseudo labels and predictions."""
+    """The summary and its plots when anything can be scored; else (no ground truth) every
+    experiment's pseudo labels and predictions. The exports in either case."""
     if any(evaluated(exp) for exp in EXPERIMENTS):
-        return [f"{R}/summary.md", f"{R}/summary.csv"]
+        plots = [f for stem in [*FIGURES, *(f"confusion_{exp}" for exp in EXPERIMENTS)] for f in plot_files(stem)]
+        return [f"{R}/summary.md", f"{R}/summary.csv", *plots, *export_dirs()]
     return [f"{R}/{exp}/stage2/pred.zarr" for exp in EXPERIMENTS if retrains(EXPERIMENTS[exp])] + \
-        [refined_group(exp, num_rounds(exp), s) for exp in EXPERIMENTS if kind(exp) != FULL for s in SCENES["train"]]
+        [refined_group(exp, num_rounds(exp), s) for exp in EXPERIMENTS if kind(exp) != FULL for s in SCENES["train"]] + \
+        export_dirs()

@@ -33,8 +33,8 @@ rule summary:
     input:
         [m for exp in EXPERIMENTS for m in evaluated(exp)],
     output:
-        md=f"{R}/summary.md",
-        csv=f"{R}/summary.csv",
+        md=report(f"{R}/summary.md", caption="../report/summary.rst", category="Summary", labels={"table": "markdown"}),
+        csv=report(f"{R}/summary.csv", caption="../report/summary.rst", category="Summary", labels={"table": "CSV, per class"}),
     log:
         f"{R}/logs/summary.log",
     conda:
