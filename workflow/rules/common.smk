@@ -21,7 +21,7 @@ except WorkflowError:  # `snakemake --report` parses the workflow without --core
 # A weak experiment's chain (weak labels, geometry, stage one, its per-scene pseudo labels and
 # refinement) is the run's longest path: its jobs go first when others are ready too, and the
 # bound's jobs fill the cores it leaves idle (the bound's prediction then runs beside the click
-# model's stage two: 930 -> 860 s for the default on 2 cores, README "Measured").
+# model's stage two; docs/RESULTS.md measures the gain).
 WEAK_CHAIN_PRIORITY = 1
 
 try:

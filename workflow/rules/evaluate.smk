@@ -1,7 +1,7 @@
 # Scores of every stage's labels against the ground truth, and one table across experiments.
 
 # Seconds of work each: with a cluster executor they run in the main Snakemake process, not as
-# jobs that would each start Snakemake twice more on the cluster (README, "SLURM").
+# jobs that would each start Snakemake twice more on the cluster (workflow/profiles/slurm/README.md).
 localrules:
     evaluate,
     summary,
