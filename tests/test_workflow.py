@@ -69,9 +69,10 @@ def test_dag_writes_every_stage_and_scores_it(run):
         assert 0.7 < (refined.label >= 0).mean() < 0.9  # the confidence filter left 20 % unlabelled
         clicks_refined = read_labels(run / f"clicks/refined/round2/pseudo.zarr/{scene_id}")
         assert clicks_refined.attrs["method"] == "otoc+energy_propagation+confidence_selection"
-    # geometry only where a method or refiner needs it: the clicks and densify experiments' training scenes
+    # geometry only where a method or refiner needs it (the training scenes of clicks, densify and
+    # wsegpc), projections only where one needs them (wsegpc's)
     assert sorted(p.stem for p in (run / "pre/geometry").glob("*.h5")) == train
-    assert not (run / "pre/projections").exists()
+    assert sorted(p.stem for p in (run / "pre/projections").glob("*.h5")) == train
     for exp in ("mprm", "clicks", "fully_supervised"):
         for scene_id in scenes:
             pred = read_labels(run / f"{exp}/stage2/pred.zarr/{scene_id}")
@@ -101,7 +102,9 @@ def test_dag_writes_every_stage_and_scores_it(run):
                             ["stage1", "2", "val"]]
     dsp_rows = [line.split(",")[3:6] for line in (run / "summary.csv").read_text().splitlines() if line.startswith("dsp,")]
     assert dsp_rows == [["stage1", "1", "train"], ["refined", "1", "train"], ["stage1", "1", "val"]]
-    assert (run / "summary.csv").read_text().count("\n") == 22  # header + mprm 4 + clicks 7 + densify 5 + dsp 3 + the bound 2
+    wsegpc_rows = [line.split(",")[3:6] for line in (run / "summary.csv").read_text().splitlines() if line.startswith("wsegpc,")]
+    assert wsegpc_rows == [["stage1", "1", "train"], ["refined", "1", "train"], ["stage1", "1", "val"]]
+    assert (run / "summary.csv").read_text().count("\n") == 25  # header + mprm 4 + clicks 7 + densify 5 + dsp 3 + wsegpc 3 + the bound 2
     for scene_id in train:  # DSP keeps the labelled points' classes
         given = json.loads((run / f"dsp/weak/{scene_id}.json").read_text())
         labels = read_labels(run / f"dsp/stage1/round1/pseudo.zarr/{scene_id}")
@@ -111,6 +114,8 @@ def test_dag_writes_every_stage_and_scores_it(run):
         for r in (1, 2):
             labels = read_labels(run / f"densify/stage1/round{r}/pseudo.zarr/{scene_id}")
             assert set(np.unique(labels.label[labels.label >= 0])) <= set(tags)
+        wsegpc = read_labels(run / f"wsegpc/stage1/round1/pseudo.zarr/{scene_id}")  # and neither do WSegPC's
+        assert set(np.unique(wsegpc.label)) <= set(json.loads((run / f"wsegpc/weak/{scene_id}.json").read_text())["tags"])
 
 
 @pytest.mark.slow
@@ -119,7 +124,7 @@ def test_second_run_has_nothing_to_do(run):
     assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
 
 
-EXPERIMENTS = ["clicks", "densify", "dsp", "fully_supervised", "mprm"]
+EXPERIMENTS = ["clicks", "densify", "dsp", "fully_supervised", "mprm", "wsegpc"]
 
 
 @pytest.mark.slow
@@ -130,7 +135,7 @@ def test_the_run_draws_the_plots_and_exports_the_first_two_validation_scenes(run
     # each experiment's labels of a validation scene: the last round's own network (methods that
     # predict), stage two's predictions (experiments that retrain); the error map of the last
     stages = {"clicks": ["stage1_round2", "stage2"], "densify": ["stage1_round2"], "dsp": ["stage1_round1"],
-              "fully_supervised": ["stage2"], "mprm": ["stage2"]}
+              "fully_supervised": ["stage2"], "mprm": ["stage2"], "wsegpc": ["stage1_round1"]}
     for exp in EXPERIMENTS:
         assert sorted(p.name for p in (run / f"export/{exp}").iterdir()) == ["synth_val_0000", "synth_val_0001"]
         for scene_id in ("synth_val_0000", "synth_val_0001"):
@@ -164,8 +169,8 @@ def test_the_report_embeds_the_summary_every_plot_and_every_export_with_captions
     results, _ = json.JSONDecoder().raw_decode(html, start)
     registered = [p for p in run.rglob("*") if p.is_file() and p.name != ".snakemake_timestamp"  # Snakemake's, in directory outputs
                   and (p.relative_to(run).parts[0] in ("plots", "export") or p.name in ("summary.md", "summary.csv"))]
-    # the summary, 8 figures as PNG and SVG, the palette, the PLYs (clicks 5 a scene, the others 4)
-    assert len(registered) == 2 + 2 * (3 + 5) + 1 + (5 + 4 + 4 + 4 + 4) * 2
+    # the summary, 9 figures as PNG and SVG, the palette, the PLYs (clicks 5 a scene, the others 4)
+    assert len(registered) == 2 + 2 * (3 + 6) + 1 + (5 + 4 + 4 + 4 + 4 + 4) * 2
     assert sorted(results) == sorted(str(p.relative_to(run.parents[1])) for p in registered)
     for path, entry in results.items():
         data = base64.b64decode(entry["data_uri"].split("base64,", 1)[1])
@@ -252,6 +257,9 @@ def test_preprocess_target_builds_geometry_for_every_scene_and_projections_for_t
      "experiments.clicks.refiners[0].threshold: 2 is greater than the maximum of 1"),
     ("experiments:\n  clicks:\n    rounds: [{}, {embeding_dim: 4}]\n",
      "experiments.clicks.rounds[1]: unknown option 'embeding_dim' for method 'otoc'"),
+    ("experiments:\n  wsegpc:\n    stage1: {losses: [con_3d, rpc3d]}\n",
+     "experiments.wsegpc.stage1.losses[1]: 'rpc3d' is not one of ['con_3d', 'con_2d', 'rpc_3d', 'rpc_2d']"),
+    ("experiments:\n  wsegpc:\n    stage1: {view: 4}\n", "experiments.wsegpc.stage1: unknown option 'view' for method 'wsegpc'"),
     ("experiments:\n  mprm:\n    rounds: 2\n",
      "experiment 'mprm': method 'mprm' does not learn from a previous round's labels, so it runs one round (rounds: 1)"),
     # a dataset type's own keys only: a Pointcept source has no generator settings
