@@ -203,9 +203,10 @@ def test_changing_a_geometry_setting_reruns_only_what_uses_geometry(run, tmp_pat
     (tmp_path / "changed.yaml").write_text("preprocess:\n  geometry:\n    seed_resolution: 0.4\n")
     result = snakemake(run.parents[1], "-n", configs=(TINY, tmp_path / "changed.yaml"))
     assert result.returncode == 0, result.stderr[-2000:]
-    # the clicks and densify experiments (their methods use supervoxels), both rounds; not MPRM, not the bound
-    assert jobs_planned(result) == {"geometry": 4, "stage1_train": 4, "stage1_pseudo": 16, "refine": 16, "stage1_predict": 2,
-                                    "stage2_train": 1, "predict": 1, "evaluate": 12, "summary": 1, "plots": 1, "export": 4, "all": 1}
+    # the clicks and densify experiments (their methods use supervoxels), both rounds, and wsegpc's one;
+    # not MPRM, not DSP, not the bound
+    assert jobs_planned(result) == {"geometry": 4, "stage1_train": 5, "stage1_pseudo": 20, "refine": 20, "stage1_predict": 3,
+                                    "stage2_train": 1, "predict": 1, "evaluate": 15, "summary": 1, "plots": 1, "export": 6, "all": 1}
     assert "exp=mprm" not in result.stdout and "exp=fully_supervised" not in result.stdout
 
 
@@ -225,12 +226,13 @@ def test_geometry_is_planned_only_for_experiments_whose_method_or_refiners_need_
     assert jobs_planned(result)["geometry"] == 4  # the clicks experiment's training scenes
     lines = result.stdout.splitlines()
     refines = [line for line in lines if "python -m weakseg refine" in line]
-    assert len(refines) == 4 + 8 + 8 + 4 and all(("--geometry" in line) == ("/clicks/" in line) for line in refines)
+    assert len(refines) == 4 + 8 + 8 + 4 + 4 and all(("--geometry" in line) == ("/clicks/" in line) for line in refines)
     # the method's own jobs get it too; round 2's also get round 1's refined labels
     trains = [line for line in lines if "python -m weakseg stage1-train" in line and "/clicks/" in line]
     assert len(trains) == 2 and all(line.count("pre/geometry/") == 4 for line in trains)
     assert sum("--previous" in line and line.count("refined/round1/pseudo.zarr/") == 4 for line in trains) == 1
-    (tmp_path / "plain.yaml").write_text("experiments:\n  clicks:\n    enabled: false\n  densify:\n    enabled: false\n")
+    (tmp_path / "plain.yaml").write_text("experiments:\n  clicks:\n    enabled: false\n  densify:\n    enabled: false\n"
+                                         "  wsegpc:\n    enabled: false\n")
     result = snakemake(tmp_path, "-n", configs=(TINY, tmp_path / "plain.yaml"))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "geometry" not in jobs_planned(result) and "--geometry" not in result.stdout
@@ -258,7 +260,7 @@ def test_preprocess_target_builds_geometry_for_every_scene_and_projections_for_t
     ("experiments:\n  clicks:\n    rounds: [{}, {embeding_dim: 4}]\n",
      "experiments.clicks.rounds[1]: unknown option 'embeding_dim' for method 'otoc'"),
     ("experiments:\n  wsegpc:\n    stage1: {losses: [con_3d, rpc3d]}\n",
-     "experiments.wsegpc.stage1.losses[1]: 'rpc3d' is not one of ['con_3d', 'con_2d', 'rpc_3d', 'rpc_2d']"),
+     "experiments.wsegpc.stage1.losses: 'rpc3d' is not one of ['con_3d', 'con_2d', 'rpc_3d', 'rpc_2d']"),
     ("experiments:\n  wsegpc:\n    stage1: {view: 4}\n", "experiments.wsegpc.stage1: unknown option 'view' for method 'wsegpc'"),
     ("experiments:\n  mprm:\n    rounds: 2\n",
      "experiment 'mprm': method 'mprm' does not learn from a previous round's labels, so it runs one round (rounds: 1)"),

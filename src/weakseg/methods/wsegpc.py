@@ -85,7 +85,7 @@ class Target:
     images: torch.Tensor  # (V, 3, h, w) uint8, downscaled colour frames
     image_size: tuple  # (H, W) of the original colour frames, the pairs' pixel grid
     cell_region: np.ndarray  # (V, h/8, w/8) int64 region of each feature cell, -1 = none
-    pairs: dict  # point, frame, u, v: (M,) int64 point-pixel pairs (colour pixels)
+    pairs: dict  # point, frame, u, v: (M,) point-pixel pairs (colour pixels), as the projections file stores them
 
 
 # --------------------------------------------------------------------------- the parts, as functions
@@ -241,7 +241,7 @@ class WSegPC:
         images = resize_frames(scene.frames.color, self.image_width)
         region = geometry["supervoxel"].astype(np.int64)
         cells = cell_regions(scene.frames, scene.coord, region, cell_grid(*images.shape[-2:]), self.region_distance)
-        pairs = {k: projections[k].astype(np.int64) for k in ("point", "frame", "u", "v")}
+        pairs = {k: np.asarray(projections[k]) for k in ("point", "frame", "u", "v")}  # int32 / int16 as stored: a ScanNet scene has millions
         target = Target(self._tags(weak), prior_class_ids(scene.class_names), region, len(geometry["sv_size"]),
                         images, tuple(scene.frames.color.shape[1:3]), cells, pairs)
         return Example(scene.scene_id, scene.coord, scene.color, scene.normal, target)
