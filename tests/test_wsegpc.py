@@ -279,13 +279,9 @@ def export_frames(scene_dir, coord, poses):
     """Frames as ScanNet's SensReader exports them: 4 x 4 intrinsics of both cameras, JPEG colour,
     16-bit PNG depth in millimetres, one pose file per frame (an invalid one included)."""
     import open3d as o3d
+    from tiny_sources import scannet_export_layout
 
-    for sub in ("color", "depth", "pose", "intrinsic"):
-        (scene_dir / sub).mkdir(parents=True, exist_ok=True)
-    for name, k in (("intrinsic_color.txt", SCANNET_COLOR_K), ("intrinsic_depth.txt", SCANNET_DEPTH_K)):
-        m = np.eye(4)
-        m[:3, :3] = k
-        np.savetxt(scene_dir / "intrinsic" / name, m)
+    scannet_export_layout(scene_dir, SCANNET_COLOR_K, SCANNET_DEPTH_K)
     for i, pose in enumerate(poses):
         np.savetxt(scene_dir / "pose" / f"{i}.txt", pose)
         images = []

@@ -63,14 +63,19 @@ def scannet_scene(scans, scene_id, segs=True, frames=False):
         scannet_frames(d)
 
 
-def scannet_frames(d):
-    """Frames 0..3 in SensReader's export; frame 2 has ScanNet's invalid (-inf) pose."""
+def scannet_export_layout(d, color_k, depth_k):
+    """SensReader's export folders under scene folder `d`, with both cameras' 4 x 4 intrinsics."""
     for sub in ("color", "depth", "pose", "intrinsic"):
         (d / sub).mkdir(parents=True, exist_ok=True)
-    for name, k in (("intrinsic_color.txt", COLOR_K), ("intrinsic_depth.txt", DEPTH_K)):
+    for name, k in (("intrinsic_color.txt", color_k), ("intrinsic_depth.txt", depth_k)):
         m = np.eye(4)
         m[:3, :3] = k
         np.savetxt(d / "intrinsic" / name, m)
+
+
+def scannet_frames(d):
+    """Frames 0..3 in SensReader's export; frame 2 has ScanNet's invalid (-inf) pose."""
+    scannet_export_layout(d, COLOR_K, DEPTH_K)
     for i in range(4):
         pose = np.eye(4)
         pose[:3, 3] = [i, 0, 1.5]
