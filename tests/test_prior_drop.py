@@ -58,8 +58,9 @@ def test_a_removal_that_would_leave_almost_nothing_is_not_made(scenes, rng):
     assert keep[scene.label == 0].mean() > 0.9
 
 
-@pytest.mark.xfail(reason="fails at 0cb444e too on a fresh install (2026-12-04): on the third room type the floor layer "
-                          "removed is 28 % floor, not over 50 %; to be fixed in the augmentation, not here", strict=False)
+@pytest.mark.xfail(reason="machine-dependent: on one machine (2026-12-04) the living room's floor layer removed was 28 % "
+                          "floor, not over 50 %; on another (2026-12-06) 90 %. The generated scenes differ between "
+                          "machines; to be fixed in the augmentation or the generator, not here", strict=False)
 def test_a_dropped_tag_leaves_under_five_percent_of_its_class(scenes):
     """On every room type, each prior tag the augmentation drops leaves under 5 % of its class's
     points, and what it removes is mostly that class (ground truth read here only, to check)."""
