@@ -24,6 +24,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import FuncFormatter
 
 from .classes import UNLABELLED_COLOR, palette
 from .config import FULL
@@ -142,9 +143,14 @@ def figure_miou_vs_cost(rows):
         else:
             marker, size = MARKERS[used.get(kind, 0) % len(MARKERS)], 60
             used[kind] = used.get(kind, 0) + 1
+        # translucent: two experiments at the same cost and mIoU (one label set, two methods) both show
         ax.scatter([r["minutes"]], [r["miou"]], s=size, marker=marker, color=kind_color(kind), edgecolor="white",
-                   linewidth=0.5, zorder=3, label=f"{exp} ({kind})")
+                   linewidth=0.5, alpha=0.75, zorder=3, label=f"{exp} ({kind})")
     ax.set_xscale("log")
+    minutes = FuncFormatter(lambda value, _: f"{value:g}")  # 8, 20, 60 rather than 2x10^1
+    ax.xaxis.set_major_formatter(minutes)
+    ax.xaxis.set_minor_formatter(minutes)
+    ax.tick_params(axis="x", which="both", labelsize=8)
     ax.set_xlabel("annotation time per scene (minutes, log scale)")
     ax.set_ylabel(f"final mIoU on {split} (%)")
     top = max([r["miou"] for r in final.values() if not math.isnan(r["miou"])], default=0)
