@@ -127,8 +127,9 @@ def test_every_refiners_declared_options_are_its_keyword_arguments():
 # --------------------------------------------------------------------------- the shipped configs
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = [["config.yaml"], ["config.yaml", "configs/otoc.yaml"], ["config.yaml", "configs/densify.yaml"],
-           ["config.yaml", "configs/dsp.yaml"], ["config.yaml", "configs/benchmark.yaml"],
-           ["configs/scannet_pointcept.yaml"], ["configs/scannet_rooms.yaml"]]
+           ["config.yaml", "configs/wsegpc.yaml"], ["config.yaml", "configs/dsp.yaml"],
+           ["config.yaml", "configs/benchmark.yaml"], ["configs/scannet_pointcept.yaml"],
+           ["configs/scannet_rooms.yaml"], ["configs/scannet_rooms.yaml", "configs/scannet_rooms_points.yaml"]]
 
 
 @pytest.mark.parametrize("files", SHIPPED, ids=lambda files: "+".join(Path(f).stem for f in files))
