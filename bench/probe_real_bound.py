@@ -34,6 +34,7 @@ from weakseg.segmentation import Segmenter  # noqa: E402
 from weakseg.train import fit, seed_everything  # noqa: E402
 
 HELD_OUT_ROOMS = ("scene0008", "scene0009", "scene0010")
+STAGE2_KEYS = set(yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())["$defs"]["training"]["properties"])
 
 
 def main():
@@ -46,8 +47,8 @@ def main():
     settings = {**yaml.safe_load((ROOT / "configs/scannet_rooms.yaml").read_text())["stage2"], "seed": 0}
     for item in a.set:
         key, _, value = item.partition("=")
-        if key not in settings:
-            p.error(f"--set {key}: not a stage-two setting ({', '.join(settings)})")
+        if key not in settings and key not in STAGE2_KEYS:
+            p.error(f"--set {key}: not a stage-two setting ({', '.join(sorted({*settings, *STAGE2_KEYS}))})")
         settings[key] = yaml.safe_load(value)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(a.threads)

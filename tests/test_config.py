@@ -77,6 +77,7 @@ CLICKS = {"method": "otoc", "voxel_size": 0.1, "channels": [8, 16], "blocks": 1,
     ({"stage1": {**CLICKS, "method": "dsp"}, "supervision": "scene_tags"}, "method 'dsp' cannot learn from 'scene_tags' (it accepts clicks, point_fraction)"),
     ({"stage1": {**CLICKS, "method": "mprm", "prior_drop_rate": 1.5}, "supervision": "scene_tags"},
      "experiments.m.stage1.prior_drop_rate: 1.5 is greater than the maximum of 1"),
+    ({"stage1": {**CLICKS, "elastic": [[0.2]]}}, "experiments.m.stage1.elastic: [0.2] is too short"),
     ({"stage1": {**CLICKS, "method": "mprm"}, "supervision": "scene_tags", "stage2": False},
      "method 'mprm' cannot segment a scene on its own, so its final model is stage two (stage2: false is not possible)"),
 ])
@@ -129,7 +130,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHIPPED = [["config.yaml"], ["config.yaml", "configs/otoc.yaml"], ["config.yaml", "configs/densify.yaml"],
            ["config.yaml", "configs/wsegpc.yaml"], ["config.yaml", "configs/dsp.yaml"],
            ["config.yaml", "configs/benchmark.yaml"], ["configs/scannet_pointcept.yaml"],
-           ["configs/scannet_rooms.yaml"], ["configs/scannet_rooms.yaml", "configs/scannet_rooms_points.yaml"]]
+           ["configs/scannet_rooms.yaml"], ["configs/scannet_rooms.yaml", "configs/scannet_rooms_points.yaml"],
+           ["configs/scannet_rooms.yaml", "configs/scannet_rooms_tags_clicks.yaml"]]
 
 
 @pytest.mark.parametrize("files", SHIPPED, ids=lambda files: "+".join(Path(f).stem for f in files))

@@ -33,3 +33,27 @@ def test_twenty_labelled_points_per_room_segment_an_unseen_room(rng, tmp_path):
     assert (label == test.label).mean() > 0.75
     for c in (0, 1, 3):
         assert (label[test.label == c] == c).mean() > 0.6
+
+
+def test_every_u_net_method_trains_on_the_distortions_its_config_asks_for(rng, monkeypatch):
+    """`elastic` reaches the augmentation of each method's training batches (and nothing else)."""
+    import weakseg.train as train
+
+    seen = []
+
+    def recording(coord, normal, color, rng, elastic=()):
+        seen.append(list(elastic))
+        return coord, normal, color
+
+    monkeypatch.setattr(train, "augment", recording)
+    rooms = [tiny_room(rng, [3], "r0"), tiny_room(rng, [3, 4], "r1")]
+    asked = [[0.2, 0.4], [0.8, 1.6]]
+    for name in ("sparse_points", "dsp"):
+        method = METHODS.get(name)(20, {**PARAMS, **TRAIN, "elastic": asked}, "cpu")
+        examples = [method.example(r, simulate(r, "point_fraction", points=20)) for r in rooms]
+        step = np.random.default_rng(0)
+        method.before_epoch(0, examples, step)
+        batch = method.batches(examples, 2, step)[0] if hasattr(method, "batches") else examples
+        seen.clear()
+        method.loss(batch, step)
+        assert len(seen) >= len(rooms) and all(e == [tuple(p) for p in asked] for e in seen), name  # DSP: pairs

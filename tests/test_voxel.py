@@ -125,3 +125,40 @@ def test_a_prediction_over_test_views_is_the_mean_of_the_views_predictions(rng):
     np.testing.assert_allclose(prob, np.mean(views, 0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(prob.sum(1), 1.0, rtol=1e-5)
     assert not np.allclose(views[0], views[1], atol=1e-3)  # the views do differ
+
+
+def test_elastic_distortion_bends_space_smoothly_by_about_its_magnitude(rng):
+    """Neighbours 1 cm apart move together; a field four times stronger moves points four times
+    as far; the same generator state gives the same distortion."""
+    from weakseg.voxel import elastic_distortion
+
+    coord = rng.uniform(0, 4, (4000, 3)).astype(np.float32)
+    neighbour = coord + np.float32(0.01)
+    both = np.concatenate([coord, neighbour])
+    weak = elastic_distortion(both, 0.8, 0.4, np.random.default_rng(7)) - both
+    strong = elastic_distortion(both, 0.8, 1.6, np.random.default_rng(7)) - both
+    np.testing.assert_allclose(strong, 4 * weak, rtol=1e-4, atol=1e-6)
+    shift = np.linalg.norm(weak[:4000], axis=1)
+    assert 0.01 < shift.mean() < 0.4  # centimetres to decimetres, never metres
+    assert np.linalg.norm(weak[:4000] - weak[4000:], axis=1).mean() < 0.05 * shift.mean()
+
+
+def test_training_augmentation_distorts_only_when_asked_and_stays_deterministic(rng):
+    from weakseg.voxel import augment
+
+    coord = rng.uniform(0, 4, (2000, 3)).astype(np.float32)
+    normal = np.tile(np.float32([0, 0, 1]), (2000, 1))
+    color = rng.integers(0, 255, (2000, 3)).astype(np.uint8)
+    plain = augment(coord, normal, color, np.random.default_rng(3))
+    bent = augment(coord, normal, color, np.random.default_rng(3), [(0.2, 0.4), (0.8, 1.6)])
+    again = augment(coord, normal, color, np.random.default_rng(3), [(0.2, 0.4), (0.8, 1.6)])
+    np.testing.assert_array_equal(bent[0], again[0])
+    np.testing.assert_array_equal(bent[2], plain[2])  # colours and normals as without distortion
+    moved = np.linalg.norm(bent[0] - plain[0], axis=1)
+    assert 0.01 < moved.mean() < 0.5
+    # a rigid turn keeps distances; the distortion does not
+    pair_plain = np.linalg.norm(plain[0][:1000] - plain[0][1000:], axis=1)
+    pair_coord = np.linalg.norm(coord[:1000] - coord[1000:], axis=1)
+    scale = np.median(pair_plain / pair_coord)
+    np.testing.assert_allclose(pair_plain, scale * pair_coord, rtol=1e-4)
+    assert not np.allclose(np.linalg.norm(bent[0][:1000] - bent[0][1000:], axis=1), pair_plain, rtol=1e-3)

@@ -10,6 +10,11 @@ POSITIVE_INT = {"type": "integer", "minimum": 1}
 BOOLEAN = {"type": "boolean"}
 
 CLASS_BALANCE = SHARE  # class weights = frequency ** -class_balance
+ELASTIC = {  # the same as the stage-two key in workflow/schemas/config.schema.yaml
+    "description": "elastic distortions of the training scenes, [granularity, magnitude] pairs in metres",
+    "type": "array", "items": {"type": "array", "minItems": 2, "maxItems": 2,
+                               "items": {"type": "number", "exclusiveMinimum": 0}},
+}
 TEST_VIEWS = {
     "description": "predictions average the class probabilities over `rotations` turns about z times `scales`",
     "type": "object", "additionalProperties": False, "required": ["rotations", "scales"],

@@ -30,6 +30,7 @@ class Segmenter:
         self.num_classes = num_classes
         self.voxel_size = params["voxel_size"]
         self.class_balance = params.get("class_balance", 0.0)
+        self.elastic = [tuple(pair) for pair in params.get("elastic", [])]
         views = params.get("test_views", {"rotations": 1, "scales": [1.0]})
         self.rotations, self.scales = views["rotations"], tuple(views["scales"])
         self.device = torch.device(device)
@@ -53,7 +54,7 @@ class Segmenter:
         return Example(scene.scene_id, scene.coord, scene.color, scene.normal, np.asarray(labels, np.int64))
 
     def loss(self, examples, rng):
-        batch = to_voxels(examples, self.voxel_size, rng)
+        batch = to_voxels(examples, self.voxel_size, rng, self.elastic)
         target = np.concatenate([e.target for e in examples])
         return voxel_cross_entropy(self.model(batch.to(self.device)), batch.inverse.cpu().numpy(), target, self.class_weights)
 

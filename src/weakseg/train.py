@@ -44,11 +44,12 @@ class Example:
     target: np.ndarray
 
 
-def to_voxels(examples, voxel_size, rng):
-    """Voxelise a batch of examples; augment when `rng` is given (training)."""
+def to_voxels(examples, voxel_size, rng, elastic=()):
+    """Voxelise a batch of examples; augment when `rng` is given (training), with the elastic
+    distortions `elastic` ((granularity, magnitude) pairs, voxel.augment)."""
     coords, feats = [], []
     for e in examples:
-        coord, normal, color = (e.coord, e.normal, e.color) if rng is None else augment(e.coord, e.normal, e.color, rng)
+        coord, normal, color = (e.coord, e.normal, e.color) if rng is None else augment(e.coord, e.normal, e.color, rng, elastic)
         coords.append(coord)
         feats.append(point_features(coord, color, normal))
     return voxelize(coords, feats, voxel_size)

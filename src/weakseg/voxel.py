@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.interpolate import RegularGridInterpolator
+from scipy.ndimage import uniform_filter
 
 
 def point_features(coord, color, normal):
@@ -23,14 +25,33 @@ def _turn(theta):
     return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]], np.float32)
 
 
-def augment(coord, normal, color, rng):
-    """Random rotation about z, mirror in x, scale and colour jitter (returns new arrays)."""
+def elastic_distortion(coord, granularity, magnitude, rng):
+    """`coord` displaced by a smooth random field: Gaussian noise on a grid `granularity` metres
+    apart, box-blurred three cells wide twice along each axis, interpolated trilinearly at the
+    points and scaled by `magnitude` (the distortion of Pointcept's and MinkowskiEngine's ScanNet
+    training). Normals are left as they are: the field bends surfaces by a few centimetres."""
+    low = coord.min(0)
+    cells = ((coord - low).max(0) // granularity).astype(np.int64) + 3
+    noise = rng.standard_normal((*cells, 3)).astype(np.float32)
+    for _ in range(2):
+        for axis in range(3):
+            noise = uniform_filter(noise, size=3, axes=(axis,), mode="constant")
+    axes = [np.linspace(lo - granularity, lo + granularity * (n - 2), n) for lo, n in zip(low, cells)]
+    field = RegularGridInterpolator(axes, noise, bounds_error=False, fill_value=0)
+    return (coord + field(coord) * magnitude).astype(np.float32)
+
+
+def augment(coord, normal, color, rng, elastic=()):
+    """Random rotation about z, mirror in x, scale and colour jitter, then each elastic distortion
+    in `elastic` ((granularity, magnitude) pairs in metres; none by default). Returns new arrays."""
     rot = _turn(rng.uniform(0, 2 * np.pi))
     if rng.random() < 0.5:
         rot = rot @ np.diag([-1, 1, 1]).astype(np.float32)
     coord = coord @ rot.T * np.float32(rng.uniform(0.9, 1.1))
     normal = normal @ rot.T
     color = np.clip(color.astype(np.float32) * rng.uniform(0.9, 1.1) + rng.normal(0, 8, 3), 0, 255)
+    for granularity, magnitude in elastic:
+        coord = elastic_distortion(coord, granularity, magnitude, rng)
     return coord.astype(np.float32), normal.astype(np.float32), color
 
 

@@ -47,7 +47,7 @@ from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
 from . import METHODS
-from ..option_schemas import CLASS_BALANCE, SHARE, TEST_VIEWS, enum, subset_of
+from ..option_schemas import CLASS_BALANCE, ELASTIC, SHARE, TEST_VIEWS, enum, subset_of
 from ..classes import IGNORE
 from ..prior_drop import drop_prior_regions, prior_class_ids
 from ..relation import supervoxel_mean
@@ -55,7 +55,7 @@ from ..segmentation import Segmenter, voxel_cross_entropy
 from ..train import Example, to_voxels
 
 DECLARATIONS = [dict(name="densify", accepts={"scene_tags"},
-                     options={"test_views": TEST_VIEWS, "class_balance": CLASS_BALANCE,
+                     options={"test_views": TEST_VIEWS, "class_balance": CLASS_BALANCE, "elastic": ELASTIC,
                               "primitives": {"type": "integer", "minimum": 2}, "groups": SHARE,
                               "kmeans_interval": SHARE, "warmup": SHARE, "match_start": SHARE,
                               "losses": subset_of("cam", "us", "match"),
@@ -122,6 +122,7 @@ class Densify:
         self.segmenter = Segmenter(num_classes, params, device, norm="layer")
         self.model = self.segmenter.model
         self.voxel_size = params["voxel_size"]
+        self.elastic = [tuple(pair) for pair in params.get("elastic", [])]
         self.device = torch.device(device)
         self.seed = params.get("seed", 0)
         epochs = params["epochs"]
@@ -209,7 +210,7 @@ class Densify:
             return self.segmenter.loss([Example(e.scene_id, e.coord, e.color, e.normal, e.target.labels) for e in examples], rng)
         if self.prior_drop_rate > 0:
             examples = [self._drop_priors(e, rng) for e in examples]
-        batch = to_voxels(examples, self.voxel_size, rng)
+        batch = to_voxels(examples, self.voxel_size, rng, self.elastic)
         inverse = batch.inverse.cpu().numpy()
         batch = batch.to(self.device)
         logits, features = self.model(batch, with_features=True)

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import METHODS
-from ..option_schemas import CLASS_BALANCE, NONNEGATIVE, POSITIVE_INT, TEST_VIEWS, enum
+from ..option_schemas import CLASS_BALANCE, ELASTIC, NONNEGATIVE, POSITIVE_INT, TEST_VIEWS, enum
 from ..models.sparse import parent_rows
 from ..segmentation import Segmenter, voxel_cross_entropy
 from ..train import to_voxels
@@ -48,7 +48,7 @@ from ..weak import point_targets
 from .sparse_points import keep_given_points
 
 DECLARATIONS = [dict(name="dsp", accepts={"clicks", "point_fraction"},
-                     options={"test_views": TEST_VIEWS, "class_balance": CLASS_BALANCE,
+                     options={"test_views": TEST_VIEWS, "class_balance": CLASS_BALANCE, "elastic": ELASTIC,
                               "phases": {"type": "array", "minItems": 1, "items": enum("csfr", "isfr", "csfr+isfr")},
                               "affinity_voxels": POSITIVE_INT, "regularization_weight": NONNEGATIVE},
                      predicts=True)]
@@ -89,6 +89,7 @@ class DenseSupervisionPropagation:
         self.segmenter = Segmenter(num_classes, params, device)
         self.unet = self.segmenter.model
         self.voxel_size = params["voxel_size"]
+        self.elastic = [tuple(pair) for pair in params.get("elastic", [])]
         self.device = torch.device(device)
         self.phases = list(params.get("phases", ["csfr", "isfr"]))
         self.epochs = params["epochs"]
@@ -132,7 +133,7 @@ class DenseSupervisionPropagation:
     def loss(self, pairs, rng):
         scenes = [s for s, _ in pairs] + [p for _, p in pairs if p is not None]
         paired = [(k, len(pairs) + n) for n, k in enumerate(k for k, (_, p) in enumerate(pairs) if p is not None)]
-        batch = to_voxels(scenes, self.voxel_size, rng)
+        batch = to_voxels(scenes, self.voxel_size, rng, self.elastic)
         inverse = batch.inverse.cpu().numpy()
         batch = batch.to(self.device)
         target = np.concatenate([e.target for e in scenes])

@@ -23,7 +23,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from . import METHODS
-from ..option_schemas import POSITIVE_INT, SHARE
+from ..option_schemas import ELASTIC, POSITIVE_INT, SHARE
 from ..models.sparse import SparseEncoder, parent_rows
 from ..train import Example, to_voxels
 from ..voxel import NUM_FEATURES
@@ -31,7 +31,7 @@ from ..prior_drop import drop_prior_regions, prior_class_ids
 from ..weak import subcloud_members
 
 DECLARATIONS = [dict(name="mprm", accepts={"scene_tags", "subcloud_tags"},
-                     options={"attention_channels": POSITIVE_INT, "prior_drop_rate": SHARE})]
+                     options={"attention_channels": POSITIVE_INT, "prior_drop_rate": SHARE, "elastic": ELASTIC})]
 
 PATHS = ("pcam", "sa", "ca", "pa")
 
@@ -130,6 +130,7 @@ class MPRM:
     def __init__(self, num_classes, params, device):
         self.num_classes = num_classes
         self.voxel_size = params["voxel_size"]
+        self.elastic = [tuple(pair) for pair in params.get("elastic", [])]
         channels = tuple(params["channels"])
         self.factor = 2 ** (len(channels) - 1)
         self.device = torch.device(device)
@@ -184,7 +185,7 @@ class MPRM:
     def loss(self, examples, rng):
         if self.prior_drop_rate > 0:
             examples = [self._drop_priors(e, rng) for e in examples]
-        batch = to_voxels(examples, self.voxel_size, rng).to(self.device)
+        batch = to_voxels(examples, self.voxel_size, rng, self.elastic).to(self.device)
         cams, coarse, fine = self.model(batch)
         if examples[0].target.points is None:
             target = np.stack([e.target.scene for e in examples])

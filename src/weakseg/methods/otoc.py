@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from . import METHODS
-from ..option_schemas import BOOLEAN, CLASS_BALANCE, NONNEGATIVE, POSITIVE, POSITIVE_INT, SHARE, TEST_VIEWS
+from ..option_schemas import BOOLEAN, CLASS_BALANCE, ELASTIC, NONNEGATIVE, POSITIVE, POSITIVE_INT, SHARE, TEST_VIEWS
 from ..classes import IGNORE
 from ..models.sparse import SparseUNet
 from ..relation import MemoryBank, balanced_sample, contrastive_loss, relation_probabilities, supervoxel_mean
@@ -42,7 +42,7 @@ from ..weak import point_targets
 from .sparse_points import keep_given_points, with_given_points
 
 DECLARATIONS = [dict(name="otoc", accepts={"clicks", "point_fraction"},
-                     options={"test_views": TEST_VIEWS, "class_balance": CLASS_BALANCE, "relation": BOOLEAN,
+                     options={"test_views": TEST_VIEWS, "class_balance": CLASS_BALANCE, "elastic": ELASTIC, "relation": BOOLEAN,
                               "embedding_dim": POSITIVE_INT, "temperature": POSITIVE, "momentum": SHARE,
                               "samples_per_class": POSITIVE_INT, "relation_weight": NONNEGATIVE},
                      needs=("geometry", "previous"), predicts=True)]
@@ -83,6 +83,7 @@ class OneThingOneClick:
         self.num_classes = num_classes
         self.segmenter = Segmenter(num_classes, params, device)
         self.voxel_size = params["voxel_size"]
+        self.elastic = [tuple(pair) for pair in params.get("elastic", [])]
         self.device = torch.device(device)
         self.use_relation = params.get("relation", True)
         self.temperature = params.get("temperature", 0.07)
@@ -112,7 +113,7 @@ class OneThingOneClick:
             self.segmenter.balance([Example(e.scene_id, None, None, None, e.target.label) for e in examples])
 
     def loss(self, examples, rng):
-        batch = to_voxels(examples, self.voxel_size, rng)
+        batch = to_voxels(examples, self.voxel_size, rng, self.elastic)
         inverse = batch.inverse.cpu().numpy()
         batch = batch.to(self.device)
         label = np.concatenate([e.target.label for e in examples])

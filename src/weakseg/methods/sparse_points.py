@@ -13,12 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 from . import METHODS
-from ..option_schemas import CLASS_BALANCE, TEST_VIEWS
+from ..option_schemas import CLASS_BALANCE, ELASTIC, TEST_VIEWS
 from ..segmentation import Segmenter
 from ..weak import point_targets
 
 DECLARATIONS = [dict(name="sparse_points", accepts={"clicks", "point_fraction"},
-                     options={"test_views": TEST_VIEWS, "class_balance": CLASS_BALANCE},
+                     options={"test_views": TEST_VIEWS, "class_balance": CLASS_BALANCE, "elastic": ELASTIC},
                      needs=("previous",), predicts=True)]
 
 

@@ -51,7 +51,7 @@ from torch import nn
 from . import METHODS
 from ..errors import WeaksegError
 from ..models.image import ImageSegmenter, cell_grid, resize_frames, sample_cells
-from ..option_schemas import BOOLEAN, NONNEGATIVE, POSITIVE, POSITIVE_INT, SHARE, TEST_VIEWS, enum
+from ..option_schemas import BOOLEAN, ELASTIC, NONNEGATIVE, POSITIVE, POSITIVE_INT, SHARE, TEST_VIEWS, enum
 from ..prior_drop import drop_prior_regions, prior_class_ids
 from ..relation import supervoxel_mean
 from ..segmentation import Segmenter, voxel_cross_entropy
@@ -61,7 +61,7 @@ from ..voxel import augment, point_features, voxelize
 TERMS = ("con_3d", "con_2d", "rpc_3d", "rpc_2d")
 
 DECLARATIONS = [dict(name="wsegpc", accepts={"scene_tags"},
-                     options={"test_views": TEST_VIEWS, "backbone_2d": enum(18, 34, 50),
+                     options={"test_views": TEST_VIEWS, "elastic": ELASTIC, "backbone_2d": enum(18, 34, 50),
                               "weights_2d": {"type": "string", "minLength": 1}, "features_2d": POSITIVE_INT,
                               "views": POSITIVE_INT, "image_width": {"type": "integer", "minimum": 16},
                               "pairs": {"type": "integer", "minimum": 2}, "temperature": POSITIVE,
@@ -174,13 +174,13 @@ def cell_regions(frames, coord, region, grid, max_distance):
     return out
 
 
-def mix_scenes(parts, rng):
+def mix_scenes(parts, rng, elastic=()):
     """Mix3D: each (coord, color, normal) augmented on its own, centred in x and y with its
     lowest point at z = 0 (the input's height feature stays height above the floor), then
     overlaid; returns one (coord, color, normal)."""
     coords, colors, normals = [], [], []
     for coord, color, normal in parts:
-        coord, normal, color = augment(coord, normal, color, rng)
+        coord, normal, color = augment(coord, normal, color, rng, elastic)
         low, high = coord.min(0), coord.max(0)
         coords.append(coord - np.array([(low[0] + high[0]) / 2, (low[1] + high[1]) / 2, low[2]], np.float32))
         colors.append(color)
@@ -194,6 +194,7 @@ class WSegPC:
     def __init__(self, num_classes, params, device):
         self.num_classes = num_classes
         self.voxel_size = params["voxel_size"]
+        self.elastic = [tuple(pair) for pair in params.get("elastic", [])]
         self.device = torch.device(device)
         # Layer norm, as for every network trained through scene-level pooling (weakseg.models.sparse).
         self.student = Segmenter(num_classes, params, device, norm="layer")
@@ -278,9 +279,9 @@ class WSegPC:
             tags = np.maximum(tags, scene_tags)
         if partner is None:
             coord, color, normal = parts[0]
-            coord, normal, color = augment(coord, normal, color, rng)
+            coord, normal, color = augment(coord, normal, color, rng, self.elastic)
         else:
-            coord, color, normal = mix_scenes(parts, rng)
+            coord, color, normal = mix_scenes(parts, rng, self.elastic)
         return coord, color, normal, tags, kept
 
     def _views(self, target, rng):
