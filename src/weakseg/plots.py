@@ -124,6 +124,13 @@ def _bound(final):
 
 
 # --------------------------------------------------------------------------- figures
+def _one_two_five(value, _):
+    """A minor tick's label on a log axis: 0.2, 0.5, 2, 5, 20 as plain numbers; the others stay
+    unlabelled, so that two decades of ticks do not run into each other."""
+    leading = value / 10 ** math.floor(math.log10(value) + 1e-9) if value > 0 else 0
+    return f"{value:g}" if round(leading, 6) in (2, 5) else ""
+
+
 def figure_miou_vs_cost(rows):
     final = finals(rows)
     split = final_split(rows)
@@ -147,9 +154,8 @@ def figure_miou_vs_cost(rows):
         ax.scatter([r["minutes"]], [r["miou"]], s=size, marker=marker, color=kind_color(kind), edgecolor="white",
                    linewidth=0.5, alpha=0.75, zorder=3, label=f"{exp} ({kind})")
     ax.set_xscale("log")
-    minutes = FuncFormatter(lambda value, _: f"{value:g}")  # 8, 20, 60 rather than 2x10^1
-    ax.xaxis.set_major_formatter(minutes)
-    ax.xaxis.set_minor_formatter(minutes)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))  # 1, 10 rather than 10^1
+    ax.xaxis.set_minor_formatter(FuncFormatter(_one_two_five))
     ax.tick_params(axis="x", which="both", labelsize=8)
     ax.set_xlabel("annotation time per scene (minutes, log scale)")
     ax.set_ylabel(f"final mIoU on {split} (%)")
