@@ -155,6 +155,22 @@ def test_every_shipped_config_passes_the_parse_time_check(files, monkeypatch):
     assert sorted(check(merged, source.scenes())) == ["train", "val"]  # both splits are scored
 
 
+def test_the_benchmark_runs_every_method_on_every_label_kind_it_accepts():
+    from snakemake.utils import update_config
+
+    from weakseg.methods import METHODS
+
+    merged = {}
+    for f in ("config.yaml", "configs/benchmark.yaml"):
+        update_config(merged, yaml.safe_load((REPO / f).read_text()))
+    runs = set()
+    for exp in merged["experiments"].values():
+        if exp.get("enabled", True) and "stage1" in exp:
+            kind = exp["supervision"] if isinstance(exp["supervision"], str) else exp["supervision"]["kind"]
+            runs.add((exp["stage1"]["method"], kind))
+    assert runs == {(m, kind) for m in METHODS.names() for kind in METHODS.metadata(m)["accepts"]}
+
+
 # --------------------------------------------------------------------------- export scenes
 def test_export_takes_the_scenes_named_or_the_first_two_validation_scenes():
     from weakseg.config import export_scenes
