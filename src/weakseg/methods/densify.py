@@ -122,7 +122,6 @@ class Densify:
         self.segmenter = Segmenter(num_classes, params, device, norm="layer")
         self.model = self.segmenter.model
         self.voxel_size = params["voxel_size"]
-        self.elastic = [tuple(pair) for pair in params.get("elastic", [])]
         self.device = torch.device(device)
         self.seed = params.get("seed", 0)
         epochs = params["epochs"]
@@ -210,7 +209,7 @@ class Densify:
             return self.segmenter.loss([Example(e.scene_id, e.coord, e.color, e.normal, e.target.labels) for e in examples], rng)
         if self.prior_drop_rate > 0:
             examples = [self._drop_priors(e, rng) for e in examples]
-        batch = to_voxels(examples, self.voxel_size, rng, self.elastic)
+        batch = to_voxels(examples, self.voxel_size, rng, self.segmenter.elastic)
         inverse = batch.inverse.cpu().numpy()
         batch = batch.to(self.device)
         logits, features = self.model(batch, with_features=True)

@@ -89,7 +89,6 @@ class DenseSupervisionPropagation:
         self.segmenter = Segmenter(num_classes, params, device)
         self.unet = self.segmenter.model
         self.voxel_size = params["voxel_size"]
-        self.elastic = [tuple(pair) for pair in params.get("elastic", [])]
         self.device = torch.device(device)
         self.phases = list(params.get("phases", ["csfr", "isfr"]))
         self.epochs = params["epochs"]
@@ -133,7 +132,7 @@ class DenseSupervisionPropagation:
     def loss(self, pairs, rng):
         scenes = [s for s, _ in pairs] + [p for _, p in pairs if p is not None]
         paired = [(k, len(pairs) + n) for n, k in enumerate(k for k, (_, p) in enumerate(pairs) if p is not None)]
-        batch = to_voxels(scenes, self.voxel_size, rng, self.elastic)
+        batch = to_voxels(scenes, self.voxel_size, rng, self.segmenter.elastic)
         inverse = batch.inverse.cpu().numpy()
         batch = batch.to(self.device)
         target = np.concatenate([e.target for e in scenes])

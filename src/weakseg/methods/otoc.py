@@ -83,7 +83,6 @@ class OneThingOneClick:
         self.num_classes = num_classes
         self.segmenter = Segmenter(num_classes, params, device)
         self.voxel_size = params["voxel_size"]
-        self.elastic = [tuple(pair) for pair in params.get("elastic", [])]
         self.device = torch.device(device)
         self.use_relation = params.get("relation", True)
         self.temperature = params.get("temperature", 0.07)
@@ -113,7 +112,7 @@ class OneThingOneClick:
             self.segmenter.balance([Example(e.scene_id, None, None, None, e.target.label) for e in examples])
 
     def loss(self, examples, rng):
-        batch = to_voxels(examples, self.voxel_size, rng, self.elastic)
+        batch = to_voxels(examples, self.voxel_size, rng, self.segmenter.elastic)
         inverse = batch.inverse.cpu().numpy()
         batch = batch.to(self.device)
         label = np.concatenate([e.target.label for e in examples])
