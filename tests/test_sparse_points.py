@@ -36,7 +36,7 @@ def test_twenty_labelled_points_per_room_segment_an_unseen_room(rng, tmp_path):
 
 
 def test_every_u_net_method_trains_on_the_distortions_its_config_asks_for(rng, monkeypatch):
-    """`elastic` reaches the augmentation of each method's training batches (and nothing else)."""
+    """`elastic` reaches the augmentation of every scene in a method's training batch."""
     import weakseg.train as train
 
     seen = []
