@@ -4,9 +4,12 @@ A tag that every training scene carries has no negative example, so a tag classi
 learns where its class is not, and its activation covers everything ("Densify Your Labels",
 Sec. 4.5 and Table 2; WSegPC, Sec. 4.2, "Data Processing and Augmentation"). The prior-based
 augmentation makes negatives from geometry alone: seen as an axis-aligned box, a scene's floor
-is the densest layer of points in its bottom 0.5 m, its ceiling the densest in the top 0.5 m and
-its walls the densest in each of the four side strips. Removing that layer (and what lies
-beyond it, toward the box's side) and dropping the class's tag gives a scene without that class.
+is the plane of points in its bottom 0.5 m, its ceiling the plane in the top 0.5 m and its walls
+the planes in each of the four side strips. Removing that layer (and what lies beyond it, toward
+the box's side) and dropping the class's tag gives a scene without that class. The papers take
+the layer with the most points; here it is the plane nearest the box's side, because a bed or a
+sofa seat in the same 0.5 m can hold more points than a floor it hides, and removing everything
+below it takes the furniture's lower half with the floor.
 Only the tags and the coordinates are used, never the ground truth.
 """
 
@@ -22,8 +25,9 @@ PRIOR_SIDES = {"floor": ("z-",), "ceiling": ("z+",), "wall": ("x-", "x+", "y-", 
 DEPTH = 0.5  # metres from the box's side searched for the densest layer (both papers' 0.5 m)
 BIN = 0.02  # metres: the layers' thickness in the density histogram
 MARGIN = 0.05  # metres kept off past the densest layer: sensor noise and a plane's slight tilt
-PEAK = 3.0  # a layer is a plane when it holds this many times the strip's mean per layer (an
-# open side of a scan, floor running out to the edge, has no plane and loses nothing)
+PEAK = 3.0  # a layer is a plane when it holds this many times the strip's median layer (an
+# open side of a scan, floor running out to the edge, has no plane and loses nothing; the median,
+# not the mean, so that one dense bed top does not hide the floor under it)
 MIN_KEPT = 0.1  # a removal leaving less than this share of the scene is not made
 
 
@@ -39,18 +43,21 @@ def _distance_to_side(coord, side):
 
 
 def side_layer(coord, side, depth=DEPTH, bin_size=BIN, margin=MARGIN):
-    """(N,) bool: the points between the box's `side` ("z-", "x+", ...) and the densest layer
-    parallel to it within `depth`, that layer included (up to `margin` past it); none when that
-    layer is no denser than `PEAK` times the strip's average (no plane there)."""
+    """(N,) bool: the points between the box's `side` ("z-", "x+", ...) and the plane nearest to
+    it within `depth`, that plane included (up to `margin` past its densest layer); none when no
+    layer holds `PEAK` times the strip's median layer (no plane there)."""
     distance = _distance_to_side(coord, side)
     near = distance < depth
     if not near.any():
         return np.zeros(len(coord), bool)
     counts = np.bincount((distance[near] / bin_size).astype(np.int64), minlength=math.ceil(depth / bin_size))
-    densest = int(np.argmax(counts))
-    if counts[densest] < PEAK * counts.mean():
+    planes = np.flatnonzero(counts >= PEAK * max(np.median(counts), 1.0))
+    if not len(planes):
         return np.zeros(len(coord), bool)
-    return distance < (densest + 1) * bin_size + margin
+    layer = planes[0]
+    while layer + 1 < len(counts) and counts[layer + 1] >= counts[layer]:
+        layer += 1  # a plane spread over a few layers (noise, a slight tilt) ends past its peak
+    return distance < (layer + 1) * bin_size + margin
 
 
 def drop_prior_regions(coord, tags, prior_ids, rate, rng):
@@ -69,8 +76,8 @@ def drop_prior_regions(coord, tags, prior_ids, rate, rng):
         region = np.zeros(len(coord), bool)
         for side in PRIOR_SIDES[name]:
             region |= side_layer(coord, side)
-        if (keep & ~region).sum() < MIN_KEPT * len(coord):
-            continue
+        if not region.any() or (keep & ~region).sum() < MIN_KEPT * len(coord):
+            continue  # no plane found (the class stays, and so does its tag), or too little left
         keep &= ~region
         tags[cls] = 0
     return keep, tags
