@@ -1,13 +1,15 @@
 """What limits the fully supervised bound on the real rooms: train stage two's network on a split
 of the training rooms and score the rooms held out, one setting changed at a time.
 
-    python bench/probe_real_bound.py [--set voxel_size=0.03 --set epochs=80 ...] [--pretrain-scenes 32] [--out probe.json]
+    python bench/probe_real_bound.py [--set voxel_size=0.03 --set epochs=80 ...] [--pretrain-scenes 32]
+                                     [--pointcept-augment] [--out probe.json]
 
 The training scans of ../shared/data/scannet_rooms are split by room: the last three rooms by id
 (scene0008-scene0010, 6 scans) are held out, the other 8 rooms (17 scans) train. The validation
 room (scene0011) is never read here, so nothing chosen with this probe is tuned on it. Settings
 start from configs/scannet_rooms.yaml's `stage2:` and `--set key=value` (a YAML value) overrides
-one. Prints the held-out mIoU as the workflow scores it (classes in truth or prediction), the
+one; `--pointcept-augment` adds Pointcept's ScanNet colour and coordinate augmentations to
+weakseg's (a probe only: the workflow does not have them). Prints the held-out mIoU as the workflow scores it (classes in truth or prediction), the
 mIoU over the classes in the held-out truth only, accuracy, and the training minutes.
 """
 
@@ -27,6 +29,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+import weakseg.train  # noqa: E402
+from weakseg import voxel  # noqa: E402
 from weakseg.classes import SCANNET20  # noqa: E402
 from weakseg.datasets import DATASETS  # noqa: E402
 from weakseg.metrics import confusion, scores  # noqa: E402
@@ -35,6 +39,34 @@ from weakseg.train import fit, seed_everything  # noqa: E402
 
 HELD_OUT_ROOMS = ("scene0008", "scene0009", "scene0010")
 STAGE2_KEYS = set(yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())["$defs"]["training"]["properties"])
+
+
+def _tilt(angle, axis):
+    c, s = np.cos(angle), np.sin(angle)
+    turn = np.eye(3, dtype=np.float32)
+    i, j = [k for k in range(3) if k != axis]
+    turn[i, i], turn[i, j], turn[j, i], turn[j, j] = c, -s, s, c
+    return turn
+
+
+def pointcept_augment(coord, normal, color, rng, elastic=()):
+    """weakseg's augmentation, then what Pointcept's ScanNet config adds to it: tilts of up to
+    pi/64 about x and y, coordinate jitter (sigma 5 mm, clipped at 2 cm), chromatic auto-contrast
+    (p 0.2), translation (ratio 0.05) and jitter (std 0.05)."""
+    coord, normal, color = voxel.augment(coord, normal, color, rng, elastic)
+    turn = _tilt(rng.uniform(-np.pi / 64, np.pi / 64), 0) @ _tilt(rng.uniform(-np.pi / 64, np.pi / 64), 1)
+    coord, normal = coord @ turn.T, normal @ turn.T
+    coord = coord + np.clip(rng.normal(0, 0.005, coord.shape), -0.02, 0.02)
+    color = color.astype(np.float32)
+    if rng.random() < 0.2:
+        lo, hi = color.min(0), color.max(0)
+        blend = rng.random()
+        color = (1 - blend) * color + blend * (color - lo) * (255 / np.maximum(hi - lo, 1))
+    if rng.random() < 0.95:
+        color = color + (rng.random(3) - 0.5) * 255 * 2 * 0.05
+    if rng.random() < 0.95:
+        color = color + rng.normal(0, 0.05 * 255, color.shape)
+    return coord.astype(np.float32), normal.astype(np.float32), np.clip(color, 0, 255)
 
 
 def main():
@@ -46,7 +78,10 @@ def main():
     p.add_argument("--pretrain-scenes", type=int, default=0, metavar="N",
                    help="first train on N synthetic scenes (config.yaml's generator, fully labelled)")
     p.add_argument("--pretrain-epochs", type=int, default=20, metavar="E")
+    p.add_argument("--pointcept-augment", action="store_true", help="add Pointcept's ScanNet augmentations")
     a = p.parse_args()
+    if a.pointcept_augment:
+        weakseg.train.augment = pointcept_augment  # what to_voxels calls in training
     settings = {**yaml.safe_load((ROOT / "configs/scannet_rooms.yaml").read_text())["stage2"], "seed": 0}
     for item in a.set:
         key, _, value = item.partition("=")
@@ -90,7 +125,7 @@ def main():
 
     held = score(held_out)
     fitted = score(fit_ids[::4])  # a quarter of the training scans: how well it fits
-    row = {"settings": settings, "overrides": a.set, "train_minutes": round(minutes, 1),
+    row = {"settings": settings, "overrides": a.set, "pointcept_augment": a.pointcept_augment, "train_minutes": round(minutes, 1),
            "pretrain": {"synthetic_scenes": a.pretrain_scenes, "epochs": a.pretrain_epochs} if a.pretrain_scenes else None,
            "held_out_miou": round(100 * held[0], 1), "held_out_miou_truth_classes": round(100 * held[1], 1),
            "held_out_accuracy": round(100 * held[2], 1), "fit_miou": round(100 * fitted[0], 1),
