@@ -76,6 +76,31 @@ def test_every_experiment_is_one_labelled_point_at_its_final_val_miou_and_annota
     assert len(set(colors.values())) == 4  # one colour per supervision kind
 
 
+def test_a_method_keeps_its_marker_across_label_kinds_and_two_methods_on_one_kind_differ(tmp_path):
+    """One Thing One Click on clicks and on points: one marker; the point-supervised U-Net on clicks
+    beside it: another, in the same colour; the bound: a star."""
+    made = {"clicks_otoc": ("clicks", "otoc"), "clicks_points": ("clicks", "sparse_points"),
+            "points_otoc": ("point_fraction", "otoc"), "fully_supervised": ("full", "")}
+    paths = []
+    for i, (exp, (kind, method)) in enumerate(made.items()):
+        m = scores(confusion(50 + 10 * i), CLASSES, annotated=300)
+        m.update(experiment=exp, supervision=kind, method=method, stage="stage2", round=None, split="val",
+                 annotation_seconds=22.3 * 60 if kind == "full" else 60.0 * (i + 1))
+        paths.append(tmp_path / exp / "metrics" / "stage2_val.json")
+        write_json(paths[-1], m)
+    write_summary(paths, tmp_path / "summary.md", tmp_path / "summary.csv")
+    assert "| clicks_otoc | clicks | otoc |" in (tmp_path / "summary.md").read_text()
+    (ax,) = figure_miou_vs_cost(read_summary(tmp_path / "summary.csv")).axes
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["clicks_otoc (clicks, otoc)", "clicks_points (clicks, sparse_points)",
+                      "points_otoc (point_fraction, otoc)", "fully_supervised (full)"]
+    shape = {label.split()[0]: c.get_paths()[0].vertices.round(6).tobytes() for label, c in zip(labels, ax.collections)}
+    color = {label.split()[0]: tuple(c.get_facecolor()[0]) for label, c in zip(labels, ax.collections)}
+    assert shape["clicks_otoc"] == shape["points_otoc"] != shape["clicks_points"]
+    assert len(set(shape.values())) == 3  # two methods and the bound's star
+    assert color["clicks_otoc"] == color["clicks_points"] != color["points_otoc"]
+
+
 def test_per_class_iou_has_a_panel_per_experiment_beside_the_bound(run):
     summary, _ = run
     fig = figure_per_class_iou(read_summary(summary))

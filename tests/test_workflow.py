@@ -88,21 +88,21 @@ def test_dag_writes_every_stage_and_scores_it(run):
         assert result["annotation_seconds"] == 15.0
 
     summary = (run / "summary.md").read_text()
-    for row in ("| mprm | scene_tags | 0.25 | stage1 | 1 | train |", "| mprm | scene_tags | 0.25 | stage2 |  | val |",
-                "| clicks | clicks |", "| stage1 | 2 | train |", "| refined | 2 | train |",
-                "| fully_supervised | full | 22.30 | stage2 |  | val |"):
+    for row in ("| mprm | scene_tags | mprm | 0.25 | stage1 | 1 | train |", "| mprm | scene_tags | mprm | 0.25 | stage2 |  | val |",
+                "| clicks | clicks | otoc |", "| densify | scene_tags | densify |", "| stage1 | 2 | train |", "| refined | 2 | train |",
+                "| fully_supervised | full |  | 22.30 | stage2 |  | val |"):
         assert row in summary
-    clicks_rows = [line.split(",")[3:6] for line in (run / "summary.csv").read_text().splitlines() if line.startswith("clicks,")]
+    clicks_rows = [line.split(",")[4:7] for line in (run / "summary.csv").read_text().splitlines() if line.startswith("clicks,")]
     # the self-training curve round by round, the last round's own network on val, stage two
     assert clicks_rows == [["stage1", "1", "train"], ["refined", "1", "train"], ["stage1", "2", "train"], ["refined", "2", "train"],
                            ["stage2", "", "train"], ["stage1", "2", "val"], ["stage2", "", "val"]]
-    densify_rows = [line.split(",")[3:6] for line in (run / "summary.csv").read_text().splitlines() if line.startswith("densify,")]
+    densify_rows = [line.split(",")[4:7] for line in (run / "summary.csv").read_text().splitlines() if line.startswith("densify,")]
     # bootstrapping is a second round; no stage two: its second network is scored on val
     assert densify_rows == [["stage1", "1", "train"], ["refined", "1", "train"], ["stage1", "2", "train"], ["refined", "2", "train"],
                             ["stage1", "2", "val"]]
-    dsp_rows = [line.split(",")[3:6] for line in (run / "summary.csv").read_text().splitlines() if line.startswith("dsp,")]
+    dsp_rows = [line.split(",")[4:7] for line in (run / "summary.csv").read_text().splitlines() if line.startswith("dsp,")]
     assert dsp_rows == [["stage1", "1", "train"], ["refined", "1", "train"], ["stage1", "1", "val"]]
-    wsegpc_rows = [line.split(",")[3:6] for line in (run / "summary.csv").read_text().splitlines() if line.startswith("wsegpc,")]
+    wsegpc_rows = [line.split(",")[4:7] for line in (run / "summary.csv").read_text().splitlines() if line.startswith("wsegpc,")]
     assert wsegpc_rows == [["stage1", "1", "train"], ["refined", "1", "train"], ["stage1", "1", "val"]]
     assert (run / "summary.csv").read_text().count("\n") == 25  # header + mprm 4 + clicks 7 + densify 5 + dsp 3 + wsegpc 3 + the bound 2
     for scene_id in train:  # DSP keeps the labelled points' classes

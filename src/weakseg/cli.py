@@ -298,7 +298,7 @@ def cmd_evaluate(a):
     seconds = [read_json(p)["annotation_seconds"] for p in a.weak] if a.weak else [FULL_LABEL_SECONDS]
     stage, _, round_ = a.stage.partition("_round")  # stage1_round2: round 2's stage-one labels
     result.update(stage=stage, round=int(round_) if round_ else None, split=a.split, scenes=len(a.scenes), experiment=a.experiment,
-                  supervision=a.supervision, annotation_seconds=float(np.mean(seconds)))
+                  supervision=a.supervision, method=a.method, annotation_seconds=float(np.mean(seconds)))
     write_json(a.out, result)
 
 
@@ -420,6 +420,7 @@ def build_parser():
     s.add_argument("--split", required=True)
     s.add_argument("--experiment", required=True)
     s.add_argument("--supervision", required=True)
+    s.add_argument("--method", default="", help="the stage-one method that made the labels (none: the bound)")
     s.add_argument("--weak", nargs="*", default=[], help="weak-label files (annotation time); none = full labels")
 
     s = sub.add_parser("summary", help="one table across stages and experiments")

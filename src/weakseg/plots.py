@@ -36,12 +36,12 @@ from .summary import STAGE_ORDER
 FORMATS = ("png", "svg")
 DPI = 120
 # The summary CSV's leading columns (weakseg.summary); per-class IoU columns follow.
-COLUMNS = ("experiment", "supervision", "annotation_min_per_scene", "stage", "round", "split", "miou", "accuracy", "coverage")
+COLUMNS = ("experiment", "supervision", "method", "annotation_min_per_scene", "stage", "round", "split", "miou", "accuracy", "coverage")
 # One colour per supervision kind, fixed so that a kind keeps its colour across figures and runs.
 KIND_COLORS = {"scene_tags": "#1f77b4", "subcloud_tags": "#17becf", "clicks": "#ff7f0e",
                "point_fraction": "#2ca02c", FULL: "#000000"}
 OTHER_KIND_COLOR = "#9467bd"
-# Experiments of one kind differ by marker.
+# One marker per stage-one method, whatever the label kind; the bound has its own.
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
 BOUND_MARKER = "*"
 
@@ -52,7 +52,8 @@ def _number(text):
 
 
 def read_summary(path):
-    """The summary CSV's rows as dicts: experiment, supervision, minutes (None if blank), stage,
+    """The summary CSV's rows as dicts: experiment, supervision, method (the stage-one method;
+    blank for the bound), minutes (None if blank), stage,
     round (None for stage two), split, miou, accuracy, coverage (%, NaN if blank), and `iou`
     {class: % or NaN}."""
     path = Path(path)
@@ -69,7 +70,7 @@ def read_summary(path):
             raise WeaksegError(f"{path}:{number}", f"{len(fields)} fields; the header has {len(header)}")
         r = dict(zip(header, fields))
         try:
-            rows.append({"experiment": r["experiment"], "supervision": r["supervision"],
+            rows.append({"experiment": r["experiment"], "supervision": r["supervision"], "method": r["method"],
                          "minutes": float(r["annotation_min_per_scene"]) if r["annotation_min_per_scene"] else None,
                          "stage": r["stage"], "round": int(r["round"]) if r["round"] else None, "split": r["split"],
                          "miou": _number(r["miou"]), "accuracy": _number(r["accuracy"]), "coverage": _number(r["coverage"]),
@@ -136,7 +137,7 @@ def figure_miou_vs_cost(rows):
     split = final_split(rows)
     fig = Figure(figsize=(8, 5), layout="constrained")
     ax = fig.add_subplot()
-    used = {}  # kind -> markers given out
+    markers = {}  # method -> its marker, given out in the order of the x axis
     skipped = []
     # cheapest first: the legend reads in the order of the x axis
     for exp, r in sorted(final.items(), key=lambda item: (item[1]["minutes"] or 0, item[0])):
@@ -148,11 +149,11 @@ def figure_miou_vs_cost(rows):
             marker, size = BOUND_MARKER, 160
             ax.axhline(r["miou"], color=kind_color(kind), linestyle=":", linewidth=0.8, zorder=1)
         else:
-            marker, size = MARKERS[used.get(kind, 0) % len(MARKERS)], 60
-            used[kind] = used.get(kind, 0) + 1
+            method = r["method"] or exp  # a summary without methods: one marker per experiment
+            marker, size = markers.setdefault(method, MARKERS[len(markers) % len(MARKERS)]), 60
         # translucent: two experiments at the same cost and mIoU (one label set, two methods) both show
         ax.scatter([r["minutes"]], [r["miou"]], s=size, marker=marker, color=kind_color(kind), edgecolor="white",
-                   linewidth=0.5, alpha=0.75, zorder=3, label=f"{exp} ({kind})")
+                   linewidth=0.5, alpha=0.75, zorder=3, label=f"{exp} ({', '.join(filter(None, (kind, r['method'])))})")
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))  # 1, 10 rather than 10^1
     ax.xaxis.set_minor_formatter(FuncFormatter(_one_two_five))
@@ -164,7 +165,7 @@ def figure_miou_vs_cost(rows):
     ax.grid(True, which="both", linewidth=0.3, alpha=0.5)
     ax.set_title("mIoU against annotation cost (dotted: the fully supervised bound)", fontsize=10)
     if ax.collections:
-        ax.legend(title="experiment (supervision)", fontsize=8, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+        ax.legend(title="experiment (supervision, method)", fontsize=8, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     if skipped:
         ax.text(0.01, 0.01, "not shown (no annotation time or no mIoU): " + ", ".join(skipped), transform=ax.transAxes, fontsize=7)
     return fig

@@ -22,11 +22,11 @@ def _order(m):
 def write_summary(metric_paths, md_path, csv_path):
     rows = sorted((read_json(p) for p in metric_paths), key=_order)
     class_names = rows[0]["class_names"] if rows else []
-    header = ["experiment", "supervision", "annotation_min_per_scene", "stage", "round", "split", "miou", "accuracy", "coverage"] + list(class_names)
+    header = ["experiment", "supervision", "method", "annotation_min_per_scene", "stage", "round", "split", "miou", "accuracy", "coverage"] + list(class_names)
     table = []
     for m in rows:
         minutes = m.get("annotation_seconds")
-        table.append([m["experiment"], m["supervision"], "" if minutes is None else f"{minutes / 60:.2f}",
+        table.append([m["experiment"], m["supervision"], m.get("method", ""), "" if minutes is None else f"{minutes / 60:.2f}",
                       m["stage"], "" if m.get("round") is None else str(m["round"]), m["split"],
                       _fmt(m["miou"]), _fmt(m["accuracy"]), _fmt(m.get("coverage"))]
                      + [_fmt(m["iou"].get(c)) for c in class_names])
@@ -34,9 +34,9 @@ def write_summary(metric_paths, md_path, csv_path):
     csv.writer(buf, lineterminator="\n").writerows([header] + table)
     with atomic_path(csv_path) as tmp:
         tmp.write_text(buf.getvalue())
-    short = header[:9]
+    short = header[:10]
     lines = ["| " + " | ".join(short) + " |", "|" + "---|" * len(short)]
-    lines += ["| " + " | ".join(r[:9]) + " |" for r in table]
+    lines += ["| " + " | ".join(r[:10]) + " |" for r in table]
     lines += ["", "mIoU, accuracy and coverage in %; coverage is the share of annotated points the",
               "labels cover (refiners may leave points unlabelled). `round`: the self-training round",
               "of stage one's and the refined labels (on the validation split: the last round's own",

@@ -79,6 +79,11 @@ def stage1_settings(exp, round):
     return {"seed": config["seed"], "device": config["device"], **rounds(EXPERIMENTS[exp])[int(round) - 1]}
 
 
+def method_name(exp):
+    """The registered stage-one method of `exp`; empty for the fully supervised bound."""
+    return "" if kind(exp) == FULL else EXPERIMENTS[exp]["stage1"]["method"]
+
+
 def method_meta(exp):
     return METHODS.metadata(EXPERIMENTS[exp]["stage1"]["method"])
 

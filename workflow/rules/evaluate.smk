@@ -18,6 +18,7 @@ rule evaluate:
     params:
         classes=CLASSES,
         supervision=lambda w: kind(w.exp),
+        method=lambda w: method_name(w.exp),
         groups=lambda w: label_groups(w.exp, w.stage, w.split),
     log:
         f"{R}/logs/{{exp}}/evaluate/{{stage}}_{{split}}.log",
@@ -26,7 +27,7 @@ rule evaluate:
     shell:
         "python -m weakseg evaluate --classes {params.classes:q} --scenes {input.scenes} --labels {params.groups}"
         " --weak {input.weak} --stage {wildcards.stage} --split {wildcards.split} --experiment {wildcards.exp}"
-        " --supervision {params.supervision:q} --out {output} 2> {log}"
+        " --supervision {params.supervision:q} --method={params.method:q} --out {output} 2> {log}"
 
 
 rule summary:
