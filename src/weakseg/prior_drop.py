@@ -22,9 +22,9 @@ import numpy as np
 # Which sides of the scene's box hold each prior class (a wall is taken from all four sides:
 # dropping its tag must leave no wall behind).
 PRIOR_SIDES = {"floor": ("z-",), "ceiling": ("z+",), "wall": ("x-", "x+", "y-", "y+")}
-DEPTH = 0.5  # metres from the box's side searched for the densest layer (both papers' 0.5 m)
+DEPTH = 0.5  # metres from the box's side searched for the plane (both papers' 0.5 m)
 BIN = 0.02  # metres: the layers' thickness in the density histogram
-MARGIN = 0.05  # metres kept off past the densest layer: sensor noise and a plane's slight tilt
+MARGIN = 0.05  # metres removed past the plane's densest layer: sensor noise and a slight tilt
 PEAK = 3.0  # a layer is a plane when it holds this many times the strip's median layer (an
 # open side of a scan, floor running out to the edge, has no plane and loses nothing; the median,
 # not the mean, so that one dense bed top does not hide the floor under it)
@@ -64,7 +64,8 @@ def drop_prior_regions(coord, tags, prior_ids, rate, rng):
     """Remove each tagged prior class's region with probability `rate` and drop its tag.
 
     coord (N, 3); tags (C,) 0/1; prior_ids from `prior_class_ids`. Returns (keep (N,) bool,
-    tags (C,)); unchanged when nothing is drawn or a removal would leave too little of the scene.
+    tags (C,)); a class stays, tag and all, when it is not drawn, when no side of it holds a plane,
+    or when its removal would leave too little of the scene.
     One draw per prior class in a fixed order, so the generator's stream does not depend on tags.
     """
     keep = np.ones(len(coord), bool)
