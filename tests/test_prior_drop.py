@@ -22,7 +22,7 @@ def test_prior_classes_are_those_the_label_set_has():
     assert prior_class_ids(S3DIS13) == {"floor": 1, "ceiling": 0, "wall": 2}
 
 
-def test_the_densest_layer_is_the_plane_not_what_stands_on_it(rng):
+def test_the_layer_removed_is_the_plane_not_what_stands_on_it(rng):
     """A floor at z = 0 under a 0.4 m box: the bottom layer is the floor and the box's lowest
     centimetres, not the box's sides above the margin."""
     floor = np.c_[rng.uniform(0, 3, (4000, 2)), rng.normal(0, 0.003, 4000)]  # a scanned floor
