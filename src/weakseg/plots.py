@@ -149,7 +149,7 @@ def figure_miou_vs_cost(rows):
             marker, size = BOUND_MARKER, 160
             ax.axhline(r["miou"], color=kind_color(kind), linestyle=":", linewidth=0.8, zorder=1)
         else:
-            method = r["method"] or exp  # a summary without methods: one marker per experiment
+            method = r["method"] or exp  # metrics written before they named the method: one marker per experiment
             marker, size = markers.setdefault(method, MARKERS[len(markers) % len(MARKERS)]), 60
         # translucent: two experiments at the same cost and mIoU (one label set, two methods) both show
         ax.scatter([r["minutes"]], [r["miou"]], s=size, marker=marker, color=kind_color(kind), edgecolor="white",
