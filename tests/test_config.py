@@ -129,7 +129,8 @@ def test_every_refiners_declared_options_are_its_keyword_arguments():
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = [["config.yaml"], ["config.yaml", "configs/otoc.yaml"], ["config.yaml", "configs/densify.yaml"],
            ["config.yaml", "configs/wsegpc.yaml"], ["config.yaml", "configs/dsp.yaml"],
-           ["config.yaml", "configs/benchmark.yaml"], ["configs/scannet_pointcept.yaml"],
+           ["config.yaml", "configs/benchmark.yaml"], ["config.yaml", "configs/more_scenes.yaml"],
+           ["configs/scannet_pointcept.yaml"],
            ["configs/scannet_rooms.yaml"], ["configs/scannet_rooms.yaml", "configs/scannet_rooms_points.yaml"],
            ["configs/scannet_rooms.yaml", "configs/scannet_rooms_tags_clicks.yaml"]]
 
@@ -153,6 +154,10 @@ def test_every_shipped_config_passes_the_parse_time_check(files, monkeypatch):
     validate(merged, REPO / "workflow/schemas/config.schema.yaml")
     source = DATASETS.get(merged["dataset"]["type"])(merged["dataset"])
     assert sorted(check(merged, source.scenes())) == ["train", "val"]  # both splits are scored
+
+
+def test_every_file_in_configs_is_checked_above():
+    assert {f for files in SHIPPED for f in files} >= {f"configs/{p.name}" for p in (REPO / "configs").glob("*.yaml")}
 
 
 def test_the_benchmark_runs_every_method_on_every_label_kind_it_accepts():
