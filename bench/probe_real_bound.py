@@ -9,8 +9,9 @@ The training scans of ../shared/data/scannet_rooms are split by room: the last t
 room (scene0011) is never read here, so nothing chosen with this probe is tuned on it. Settings
 start from configs/scannet_rooms.yaml's `stage2:` and `--set key=value` (a YAML value) overrides
 one; `--pointcept-augment` adds Pointcept's ScanNet colour and coordinate augmentations to
-weakseg's (a probe only: the workflow does not have them). Prints the held-out mIoU as the workflow scores it (classes in truth or prediction), the
-mIoU over the classes in the held-out truth only, accuracy, and the training minutes.
+weakseg's (a probe only: the workflow does not have them). Prints the held-out mIoU as the
+workflow scores it (classes in truth or prediction), the mIoU over the classes in the held-out
+truth only, accuracy, and the training minutes.
 """
 
 from __future__ import annotations

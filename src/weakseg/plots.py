@@ -31,12 +31,10 @@ from .config import FULL
 from .errors import WeaksegError
 from .export import ERROR_COLORS
 from .io import atomic_path, read_json
-from .summary import STAGE_ORDER
+from .summary import COLUMNS, STAGE_ORDER
 
 FORMATS = ("png", "svg")
 DPI = 120
-# The summary CSV's leading columns (weakseg.summary); per-class IoU columns follow.
-COLUMNS = ("experiment", "supervision", "method", "annotation_min_per_scene", "stage", "round", "split", "miou", "accuracy", "coverage")
 # One colour per supervision kind, fixed so that a kind keeps its colour across figures and runs.
 KIND_COLORS = {"scene_tags": "#1f77b4", "subcloud_tags": "#17becf", "clicks": "#ff7f0e",
                "point_fraction": "#2ca02c", FULL: "#000000"}
@@ -53,9 +51,8 @@ def _number(text):
 
 def read_summary(path):
     """The summary CSV's rows as dicts: experiment, supervision, method (the stage-one method;
-    blank for the bound), minutes (None if blank), stage,
-    round (None for stage two), split, miou, accuracy, coverage (%, NaN if blank), and `iou`
-    {class: % or NaN}."""
+    blank for the bound), minutes (None if blank), stage, round (None for stage two), split,
+    miou, accuracy, coverage (%, NaN if blank), and `iou` {class: % or NaN}."""
     path = Path(path)
     if not path.is_file():
         raise WeaksegError(path, "summary file not found")

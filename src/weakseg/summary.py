@@ -19,10 +19,14 @@ def _order(m):
     return (m["experiment"], m["split"] != "train", m["stage"] == "stage2", m.get("round") or 0, STAGE_ORDER.get(m["stage"], 9))
 
 
+# The table's leading columns, before one IoU column per class (read back by weakseg.plots).
+COLUMNS = ("experiment", "supervision", "method", "annotation_min_per_scene", "stage", "round", "split", "miou", "accuracy", "coverage")
+
+
 def write_summary(metric_paths, md_path, csv_path):
     rows = sorted((read_json(p) for p in metric_paths), key=_order)
     class_names = rows[0]["class_names"] if rows else []
-    header = ["experiment", "supervision", "method", "annotation_min_per_scene", "stage", "round", "split", "miou", "accuracy", "coverage"] + list(class_names)
+    header = list(COLUMNS) + list(class_names)
     table = []
     for m in rows:
         minutes = m.get("annotation_seconds")
@@ -34,9 +38,8 @@ def write_summary(metric_paths, md_path, csv_path):
     csv.writer(buf, lineterminator="\n").writerows([header] + table)
     with atomic_path(csv_path) as tmp:
         tmp.write_text(buf.getvalue())
-    short = header[:10]
-    lines = ["| " + " | ".join(short) + " |", "|" + "---|" * len(short)]
-    lines += ["| " + " | ".join(r[:10]) + " |" for r in table]
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(r[:len(COLUMNS)]) + " |" for r in table]
     lines += ["", "mIoU, accuracy and coverage in %; coverage is the share of annotated points the",
               "labels cover (refiners may leave points unlabelled). `round`: the self-training round",
               "of stage one's and the refined labels (on the validation split: the last round's own",
