@@ -130,6 +130,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHIPPED = [["config.yaml"], ["config.yaml", "configs/otoc.yaml"], ["config.yaml", "configs/densify.yaml"],
            ["config.yaml", "configs/wsegpc.yaml"], ["config.yaml", "configs/dsp.yaml"],
            ["config.yaml", "configs/benchmark.yaml"], ["config.yaml", "configs/more_scenes.yaml"],
+           ["config.yaml", "configs/otoc_regions.yaml"],
            ["configs/scannet_pointcept.yaml"],
            ["configs/scannet_rooms.yaml"], ["configs/scannet_rooms.yaml", "configs/scannet_rooms_points.yaml"],
            ["configs/scannet_rooms.yaml", "configs/scannet_rooms_tags_clicks.yaml"]]
