@@ -11,7 +11,7 @@ from weakseg.errors import WeaksegError
 from weakseg.io import write_json
 from weakseg.metrics import scores
 from weakseg.plots import (figure_confusion, figure_legend, figure_miou_vs_cost, figure_per_class_iou, figure_rounds,
-                           read_summary, write_legend, write_plots)
+                           label_heights, read_summary, write_legend, write_plots)
 from weakseg.summary import write_summary
 
 CLASSES = ("wall", "floor", "chair", "table")
@@ -74,6 +74,13 @@ def test_every_experiment_is_one_labelled_point_at_its_final_val_miou_and_annota
     assert minor == ["0.2", "", "0.5", "", "2", "", "5", "20", ""]  # 1-2-5: labels that do not collide
     colors = {label.split()[0]: tuple(c.get_facecolor()[0]) for label, c in zip(labels, ax.collections)}
     assert len(set(colors.values())) == 4  # one colour per supervision kind
+    assert {t.get_text(): pytest.approx(t.xy) for t in ax.texts} == points  # each point named beside it
+
+
+def test_names_of_close_points_in_one_column_are_stacked_apart_and_others_stay_at_their_point():
+    points = [("b", 80.0, 50.5), ("a", 80.3, 50.0), ("c", 81.0, 51.0), ("bound", 22.3, 50.2)]
+    heights = {exp: h for exp, _, _, h in label_heights(points, gap=2.0)}
+    assert heights == pytest.approx({"a": 50.0, "b": 52.0, "c": 54.0, "bound": 50.2})
 
 
 def test_a_method_keeps_its_marker_across_label_kinds_and_two_methods_on_one_kind_differ(tmp_path):

@@ -2,7 +2,8 @@
 
 Each figure is written as PNG and SVG (`write_plots`), byte for byte the same on a rerun:
 - `miou_vs_cost`: each experiment's final mIoU against its annotation minutes per scene (log
-  scale), coloured by supervision kind, the fully supervised bound among them;
+  scale), coloured by supervision kind, one marker per method, each point named, the fully
+  supervised bound among them;
 - `per_class_iou`: one panel per experiment, its final per-class IoU beside the bound's;
 - `confusion_<exp>`: the row-normalised confusion matrix of the experiment's final labels;
 - `rounds`: the pseudo labels' mIoU round by round, for experiments with self-training rounds.
@@ -129,6 +130,28 @@ def _one_two_five(value, _):
     return f"{value:g}" if round(leading, 6) in (2, 5) else ""
 
 
+COLUMN = 0.1  # decades of annotation minutes within which points stand in one column of names
+
+
+def label_heights(points, gap):
+    """[(experiment, minutes, mIoU, height of its name)] for `points` [(experiment, minutes,
+    mIoU)]: each name at its point's height, raised where it would come within `gap` (mIoU
+    units) of the name below it in its column (points within COLUMN decades of minutes)."""
+    columns = []
+    for point in sorted(points, key=lambda p: p[1]):
+        if columns and abs(math.log10(point[1] / columns[-1][0][1])) < COLUMN:
+            columns[-1].append(point)
+        else:
+            columns.append([point])
+    out = []
+    for column in columns:
+        below = -math.inf
+        for exp, x, y in sorted(column, key=lambda p: p[2]):
+            below = max(y, below + gap)
+            out.append((exp, x, y, below))
+    return out
+
+
 def figure_miou_vs_cost(rows):
     final = finals(rows)
     split = final_split(rows)
@@ -159,6 +182,14 @@ def figure_miou_vs_cost(rows):
     ax.set_ylabel(f"final mIoU on {split} (%)")
     top = max([r["miou"] for r in final.values() if not math.isnan(r["miou"])], default=0)
     ax.set_ylim(0, min(100, top * 1.15 + 2))
+    # each point named beside it too (two experiments of one method and kind share marker and
+    # colour): on the right of it, on the left in the costliest column, so the name stays inside
+    shown = [(exp, r["minutes"], r["miou"]) for exp, r in final.items() if exp not in skipped]
+    last = max((x for _, x, _ in shown), default=1)
+    for exp, x, y, height in label_heights(shown, gap=0.03 * ax.get_ylim()[1]):
+        left = math.log10(last / x) < COLUMN
+        ax.annotate(exp, (x, y), xytext=(-7 if left else 7, height), textcoords=("offset points", "data"),
+                    ha="right" if left else "left", va="center", fontsize=7, zorder=4)
     ax.grid(True, which="both", linewidth=0.3, alpha=0.5)
     ax.set_title("mIoU against annotation cost (dotted: the fully supervised bound)", fontsize=10)
     if ax.collections:
