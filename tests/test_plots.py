@@ -139,6 +139,8 @@ def test_rounds_draw_each_multi_round_experiment_or_say_there_are_none(run):
     (ax,) = figure_rounds(rows).axes
     assert [line.get_label() for line in ax.get_lines()] == ["clicks: stage one", "clicks: refined labels"]
     assert [tuple(line.get_xdata()) for line in ax.get_lines()] == [(1, 2), (1, 2)]
+    refined = sorted((r["round"], r["coverage"]) for r in rows if r["experiment"] == "clicks" and r["stage"] == "refined")
+    assert [t.get_text() for t in ax.texts] == [f"{share:.0f} %" for _, share in refined]  # coverage beside each refined point
     one_round = [r for r in rows if r["experiment"] != "clicks"]
     (ax,) = figure_rounds(one_round).axes
     assert [t.get_text() for t in ax.texts] == ["no experiment has rounds"]

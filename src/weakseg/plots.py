@@ -6,7 +6,8 @@ Each figure is written as PNG and SVG (`write_plots`), byte for byte the same on
   supervised bound among them;
 - `per_class_iou`: one panel per experiment, its final per-class IoU beside the bound's;
 - `confusion_<exp>`: the row-normalised confusion matrix of the experiment's final labels;
-- `rounds`: the pseudo labels' mIoU round by round, for experiments with self-training rounds.
+- `rounds`: the pseudo labels' mIoU round by round, for experiments with self-training rounds,
+  the refined labels' coverage beside them.
 An experiment's final labels are on the validation split when it is scored (else the training
 split): stage two's predictions, or, without a stage two, the last round's (on validation, its
 network's predictions; on training, the refined labels). `write_legend` draws the export palette.
@@ -258,8 +259,8 @@ def figure_rounds(rows):
     curves = {}
     for r in rows:
         if r["split"] == "train" and r["stage"] in ("stage1", "refined") and r["round"] is not None:
-            curves.setdefault(r["experiment"], {}).setdefault(r["stage"], []).append((r["round"], r["miou"]))
-    curves = {exp: c for exp, c in curves.items() if max(rnd for points in c.values() for rnd, _ in points) > 1}
+            curves.setdefault(r["experiment"], {}).setdefault(r["stage"], []).append((r["round"], r["miou"], r["coverage"]))
+    curves = {exp: c for exp, c in curves.items() if max(p[0] for points in c.values() for p in points) > 1}
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.add_subplot()
     if not curves:
@@ -270,14 +271,20 @@ def figure_rounds(rows):
     for i, (exp, c) in enumerate(curves.items()):
         for stage, style, marker in (("stage1", "-", "o"), ("refined", "--", "s")):
             if stage in c:
-                rounds, miou = zip(*sorted(c[stage]))
+                rounds, miou, coverage = zip(*sorted(c[stage]))
                 ax.plot(rounds, miou, style, marker=marker, color=colors[i % len(colors)], label=f"{exp}: {stage_label(stage, None)}")
-    last = max(rnd for c in curves.values() for points in c.values() for rnd, _ in points)
+                if stage == "refined":  # refined labels cover more each round: their mIoU alone reads as a fall
+                    for x, y, share in zip(rounds, miou, coverage):
+                        if not math.isnan(share):
+                            ax.annotate(f"{share:.0f} %", (x, y), xytext=(0, 6), textcoords="offset points", ha="center",
+                                        fontsize=7, color=colors[i % len(colors)])
+    last = max(p[0] for c in curves.values() for points in c.values() for p in points)
     ax.set_xticks(range(1, last + 1))
     ax.set_xlabel("self-training round")
     ax.set_ylabel("mIoU on train (%)")
     ax.grid(True, linewidth=0.3, alpha=0.5)
-    ax.set_title("Pseudo labels round by round (solid: stage one; dashed: refined)", fontsize=10)
+    ax.margins(x=0.08, y=0.12)  # room for the coverage above the top point
+    ax.set_title("Pseudo labels by round (solid: stage one; dashed: refined, % covered)", fontsize=10)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     return fig
 
