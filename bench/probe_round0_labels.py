@@ -2,7 +2,7 @@
 
 Every click labels its whole supervoxel (`weakseg.methods.otoc.expand_to_supervoxels`); this
 scores those labels against the ground truth, which the method never reads, for each partition
-`weakseg.preprocess` offers on the scenes: coverage (share of annotated points labelled),
+`weakseg.preprocess` offers on the scenes (each with its default settings): coverage (share of annotated points labelled),
 accuracy on the covered points, and per class the share covered and the share covered with the
 right class. It reads a run's scenes and click records in place and trains nothing:
 

@@ -20,21 +20,19 @@ import numpy as np
 from weakseg.classes import class_names
 from weakseg.io import read_geometry, read_json, read_labels, read_scene
 from weakseg.metrics import confusion, scores
-from weakseg.refine.energy import EPS, EnergyPropagation
+from weakseg.refine.energy import EnergyPropagation, supervoxel_confidence
 from weakseg.refine.supervoxels import _supervoxel_votes
 
 REPORTED = ("wall", "door", "window", "picture", "bed", "sofa")
 
 
-def supervoxel_confidence(scene, weak, stage1, geometry):
+def propagated_supervoxels(scene, weak, stage1, geometry):
     """Per supervoxel of one scene, after propagation: its label (clicks win), Eq. 8's exp(-C_j),
     and whether it holds a click."""
     prob = EnergyPropagation()(scene, weak, stage1.prob, geometry, stage1.features)
     sv = geometry["supervoxel"].astype(np.int64)
     s = len(geometry["sv_size"])
-    label = _supervoxel_votes({}, prob, sv, s)[0].argmax(1)
-    cost = -np.log(np.maximum(prob[np.arange(len(prob)), label[sv]], EPS))
-    confidence = np.exp(-np.bincount(sv, cost, minlength=s) / np.maximum(np.bincount(sv, minlength=s), 1))
+    label, confidence = supervoxel_confidence(prob, sv, s)
     clicks, points, _ = _supervoxel_votes(weak, np.zeros_like(prob), sv, s)
     clicked = np.zeros(s, bool)
     clicked[sv[points]] = True
@@ -66,7 +64,7 @@ def main():
         geometry = read_geometry(a.results / "pre" / "geometry" / f"{group.name}.h5")
         weak = read_json(a.results / a.experiment / "weak" / f"{group.name}.json")
         scenes.append((scene.label, geometry["supervoxel"].astype(np.int64),
-                       *supervoxel_confidence(scene, weak, read_labels(group), geometry)))
+                       *propagated_supervoxels(scene, weak, read_labels(group), geometry)))
     every_label = np.concatenate([s[2] for s in scenes])
     every_confidence = np.concatenate([s[3] for s in scenes])
 

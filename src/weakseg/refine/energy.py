@@ -169,6 +169,19 @@ def _kernel_blocks(z):
         yield start, k
 
 
+def supervoxel_confidence(prob, supervoxel, num_supervoxels):
+    """Eq. 8 per supervoxel: its label y_j (the argmax of the mean row of its labelled points;
+    clicks not consulted) and exp(-C_j), C_j the mean over those points of -log p_i(y_j)
+    (floored at EPS); 0 for a supervoxel without a labelled point."""
+    sv, s = supervoxel, num_supervoxels
+    label = _supervoxel_votes({}, prob, sv, s)[0].argmax(1)
+    labelled = prob.max(1) > 0
+    cost = -np.log(np.maximum(prob[np.arange(len(prob)), label[sv]], EPS))
+    total = np.bincount(sv[labelled], cost[labelled], minlength=s)
+    count = np.bincount(sv[labelled], minlength=s)
+    return label, np.where(count > 0, np.exp(-total / np.maximum(count, 1)), 0.0)
+
+
 @REFINERS.register("confidence_selection")
 class ConfidenceSelection:
     """Keep the supervoxels whose labels are confident (Eq. 8): y_j the argmax of the mean row of
@@ -184,12 +197,8 @@ class ConfidenceSelection:
     def __call__(self, scene, weak, prob, geometry):
         sv = geometry["supervoxel"].astype(np.int64)
         s = len(geometry["sv_size"])
-        label = _supervoxel_votes({}, prob, sv, s)[0].argmax(1)  # the rows' own labels, no clicks
-        labelled = prob.max(1) > 0
-        cost = -np.log(np.maximum(prob[np.arange(len(prob)), label[sv]], EPS))
-        total = np.bincount(sv[labelled], cost[labelled], minlength=s)
-        count = np.bincount(sv[labelled], minlength=s)
-        keep = (count > 0) & (np.exp(-total / np.maximum(count, 1)) >= self.threshold)
+        _, confidence = supervoxel_confidence(prob, sv, s)
+        keep = confidence >= self.threshold
         out = np.where(keep[sv, None], prob, 0).astype(np.float32)
         clicks, points, given = _supervoxel_votes(weak, np.zeros_like(prob), sv, s)
         clicked = np.zeros(s, bool)
