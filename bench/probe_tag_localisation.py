@@ -2,7 +2,8 @@
 class activation point at them?
 
 For a finished run's stage-one network of a scene-tag experiment (`densify` or `mprm`), on the
-validation scenes (never trained on), per class:
+validation scenes (never trained on; `--split train`: the scenes it made pseudo labels of), per
+class:
 - tag AP: the average precision of the scene-level score (per-point class scores pooled over the
   scene, as the method's loss pools them) at telling the scenes that hold the class from those
   that do not (scikit-learn's average_precision_score);
@@ -66,6 +67,7 @@ def main():
     parser.add_argument("results", type=Path, help="a run's results directory (results/<dataset name>)")
     parser.add_argument("--experiment", default="densify")
     parser.add_argument("--round", type=int, default=1)
+    parser.add_argument("--split", default="val", choices=("train", "val"))
     parser.add_argument("--configfile", nargs="+", default=["config.yaml"], help="the config files of the run, in order")
     a = parser.parse_args()
     config = merged_config(a.configfile)
@@ -82,7 +84,7 @@ def main():
     val = sorted((a.results / "scenes").glob("*.h5"))
     for path in val:
         scene = read_scene(path)
-        if scene.split != "val":
+        if scene.split != a.split:
             continue
         scores, scene_score = point_and_scene_scores(method, name, scene)
         labelled = scene.label >= 0
@@ -94,7 +96,7 @@ def main():
             hits[:, c] += [(scene.label[labelled][peak] == c).sum(), counts[c]]
             chance[:, c] += [counts[c], labelled.sum()]
     present, pooled = np.array(present), np.array(pooled)
-    print(f"{a.experiment} (round {a.round}, {name}), {len(present)} validation scenes")
+    print(f"{a.experiment} (round {a.round}, {name}), {len(present)} {a.split} scenes")
     print(f"{'class':15s} {'scenes':>6s} {'tag AP':>7s} {'peak prec.':>10s} {'share':>6s}")
     aps, precisions, lifts = [], [], []
     for c, n in enumerate(names):
@@ -108,8 +110,9 @@ def main():
             precisions.append(precision)
         lifts.append(precision / share)
         print(f"{n:15s} {k:6d} {ap:7.2f} {precision:10.1%} {share:6.1%}")
-    print(f"classes not in every scene: mean tag AP {np.mean(aps):.2f}, mean peak precision {np.mean(precisions):.1%}; "
-          f"all classes: median peak precision / share {np.median(lifts):.1f}x")
+    if aps:  # none when every class present is in every scene (a split of one room)
+        print(f"classes not in every scene: mean tag AP {np.mean(aps):.2f}, mean peak precision {np.mean(precisions):.1%}")
+    print(f"all classes: median peak precision / share {np.median(lifts):.1f}x")
 
 
 if __name__ == "__main__":
