@@ -7,6 +7,8 @@ class:
 - tag AP: the average precision of the scene-level score (per-point class scores pooled over the
   scene, as the method's loss pools them) at telling the scenes that hold the class from those
   that do not (scikit-learn's average_precision_score);
+- tag AP without it: the same, with the class's points taken out of the scenes that hold it
+  (as high as the tag AP: the network tells those scenes by what surrounds the class);
 - peak precision: in the scenes that hold the class, the share of the class among as many of
   the scene's points as the class has, taken by descending class score (R-precision: 100 % is
   a score that ranks the class's points first), beside the class's share of those scenes'
@@ -48,9 +50,10 @@ def merged_config(files):
 
 
 @torch.no_grad()
-def point_and_scene_scores(method, name, scene):
-    """(N, C) per-point class scores and (C,) the scene's pooled score, one view, no augmentation."""
-    example = Example(scene.scene_id, scene.coord, scene.color, scene.normal, None)
+def point_and_scene_scores(method, name, scene, keep=slice(None)):
+    """(N, C) per-point class scores and (C,) the pooled score of the scene's points `keep`, one
+    view, no augmentation."""
+    example = Example(scene.scene_id, scene.coord[keep], scene.color[keep], scene.normal[keep], None)
     batch = to_voxels([example], method.voxel_size, rng=None).to(method.device)
     method.model.eval()
     if name == "densify":  # Eq. 2: the linear classifier on the point features, pooled by the mean
@@ -80,7 +83,8 @@ def main():
     method = METHODS.get(name)(len(names), settings, "cpu")
     load_model(a.results / a.experiment / "stage1" / f"round{a.round}" / "model.pt", method)
 
-    present, pooled, hits, chance = [], [], np.zeros((2, len(names))), np.zeros((2, len(names)))
+    present, pooled, pooled_without = [], [], []
+    hits, chance = np.zeros((2, len(names))), np.zeros((2, len(names)))
     val = sorted((a.results / "scenes").glob("*.h5"))
     for path in val:
         scene = read_scene(path)
@@ -91,27 +95,33 @@ def main():
         counts = np.bincount(scene.label[labelled], minlength=len(names))
         present.append(counts > 0)
         pooled.append(scene_score)
+        pooled_without.append(scene_score.copy())
         for c in np.flatnonzero(counts):
+            if counts[c] < labelled.sum():
+                pooled_without[-1][c] = point_and_scene_scores(method, name, scene, scene.label != c)[1][c]
             peak = np.argsort(-scores[labelled, c], kind="stable")[:counts[c]]
             hits[:, c] += [(scene.label[labelled][peak] == c).sum(), counts[c]]
             chance[:, c] += [counts[c], labelled.sum()]
-    present, pooled = np.array(present), np.array(pooled)
+    present, pooled, pooled_without = np.array(present), np.array(pooled), np.array(pooled_without)
     print(f"{a.experiment} (round {a.round}, {name}), {len(present)} {a.split} scenes")
-    print(f"{'class':15s} {'scenes':>6s} {'tag AP':>7s} {'peak prec.':>10s} {'share':>6s}")
-    aps, precisions, lifts = [], [], []
+    print(f"{'class':15s} {'scenes':>6s} {'tag AP':>7s} {'without it':>10s} {'peak prec.':>10s} {'share':>6s}")
+    aps, aps_without, precisions, lifts = [], [], [], []
     for c, n in enumerate(names):
         k = int(present[:, c].sum())
         if k == 0:
             continue
-        ap = average_precision_score(present[:, c], pooled[:, c]) if k < len(present) else float("nan")
+        ap, ap_without = (average_precision_score(present[:, c], p[:, c]) if k < len(present) else float("nan")
+                          for p in (pooled, pooled_without))
         precision, share = hits[0, c] / hits[1, c], chance[0, c] / chance[1, c]
         if k < len(present):
             aps.append(ap)
+            aps_without.append(ap_without)
             precisions.append(precision)
         lifts.append(precision / share)
-        print(f"{n:15s} {k:6d} {ap:7.2f} {precision:10.1%} {share:6.1%}")
+        print(f"{n:15s} {k:6d} {ap:7.2f} {ap_without:10.2f} {precision:10.1%} {share:6.1%}")
     if aps:  # none when every class present is in every scene (a split of one room)
-        print(f"classes not in every scene: mean tag AP {np.mean(aps):.2f}, mean peak precision {np.mean(precisions):.1%}")
+        print(f"classes not in every scene: mean tag AP {np.mean(aps):.2f}, without the class's points "
+              f"{np.mean(aps_without):.2f}, mean peak precision {np.mean(precisions):.1%}")
     print(f"all classes: median peak precision / share {np.median(lifts):.1f}x")
 
 
