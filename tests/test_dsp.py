@@ -29,6 +29,15 @@ def test_reallocated_features_are_weighted_sums_of_the_keys_without_residual():
     assert attention[0, 0] > 0.99 and torch.allclose(features[0], keys[0], atol=0.01)  # not query + keys
 
 
+def test_a_radius_limits_what_a_voxel_reads_from():
+    keys = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.8]])
+    query = torch.tensor([[0.0, 10.0], [0.0, 10.0]])
+    allowed = torch.tensor([[True, False, True], [False, False, False]])
+    features, attention = reallocate(query, keys, torch.eye(2), allowed)
+    assert attention[0, 1] == 0 and torch.allclose(features[0], keys[2], atol=0.01)  # its best key is out of reach
+    assert attention[1, 1] > 0.85 and attention[1, 2] > 0.1  # allowed none: every key, as without a radius
+
+
 def test_pairs_are_only_drawn_with_a_shared_labelled_class(rng):
     examples = [labelled([WALL, -1, FLOOR]), labelled([BED, -1]), labelled([-1, BED, CHAIR]), labelled([7, -1]), labelled([FLOOR])]
     assert partner_candidates(examples) == [[4], [2], [1], [], [0]]

@@ -23,11 +23,13 @@ Eq. 11-12). W_c and W_s start as I / sqrt(K), a scaled dot product: with W = I t
 K = 96 unnormalised channels saturate the softmax from the first step. When a scene has more
 than `affinity_voxels` voxels at the reallocation level, its features are rebuilt from a random
 subset of that many (the keys); every voxel is still rebuilt, so memory grows as N x
-affinity_voxels.
+affinity_voxels. The paper's inputs are balls of 2 m radius (Sec. 4.2), so its intra-sample
+affinities never span more than 4 m; ours are whole rooms. `intra_radius` (metres, off by
+default: the whole scene) limits ISFR's keys to the voxels within that distance of the query.
 
 Options: `phases` (["csfr", "isfr"]; "csfr+isfr" trains both modules jointly, the paper's
-one-stage ablation), `affinity_voxels` (4096), `regularization_weight` (1), and the U-Net's
-`class_balance` and `test_views`.
+one-stage ablation), `affinity_voxels` (4096), `regularization_weight` (1), `intra_radius`
+(none), and the U-Net's `class_balance` and `test_views`.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import METHODS
-from ..option_schemas import CLASS_BALANCE, ELASTIC, NONNEGATIVE, POSITIVE_INT, TEST_VIEWS, enum
+from ..option_schemas import CLASS_BALANCE, ELASTIC, NONNEGATIVE, POSITIVE, POSITIVE_INT, TEST_VIEWS, enum
 from ..models.sparse import parent_rows
 from ..segmentation import Segmenter, voxel_cross_entropy
 from ..train import to_voxels
@@ -50,14 +52,19 @@ from .sparse_points import keep_given_points
 DECLARATIONS = [dict(name="dsp", accepts={"clicks", "point_fraction"},
                      options={"test_views": TEST_VIEWS, "class_balance": CLASS_BALANCE, "elastic": ELASTIC,
                               "phases": {"type": "array", "minItems": 1, "items": enum("csfr", "isfr", "csfr+isfr")},
-                              "affinity_voxels": POSITIVE_INT, "regularization_weight": NONNEGATIVE},
+                              "affinity_voxels": POSITIVE_INT, "regularization_weight": NONNEGATIVE,
+                              "intra_radius": POSITIVE},
                      predicts=True)]
 
 
-def reallocate(query, keys, weight):
+def reallocate(query, keys, weight, allowed=None):
     """Each row of `query` rebuilt as a weighted sum of the rows of `keys`, weighted by
-    softmax_rows(query W keys^T) (Eq. 2-4 and 6-8); returns (features, attention)."""
-    attention = torch.softmax(query @ weight @ keys.T, dim=1)
+    softmax_rows(query W keys^T) (Eq. 2-4 and 6-8); returns (features, attention). `allowed`
+    (queries x keys, boolean) limits each row to some keys; a row allowed none uses them all."""
+    affinity = query @ weight @ keys.T
+    if allowed is not None:
+        affinity = affinity.masked_fill(~(allowed | ~allowed.any(1, keepdim=True)), float("-inf"))
+    attention = torch.softmax(affinity, dim=1)
     return attention @ keys, attention
 
 
@@ -94,6 +101,8 @@ class DenseSupervisionPropagation:
         self.epochs = params["epochs"]
         self.affinity_voxels = params.get("affinity_voxels", 4096)
         self.regularization_weight = params.get("regularization_weight", 1.0)
+        self.intra_radius = params.get("intra_radius")
+        self.level_cell = self.voxel_size * 2 ** (len(params["channels"]) - 2)  # the reallocation level's voxel edge
         self.reallocation = Reallocation(params["channels"][-2]).to(self.device)
         self.model = nn.ModuleDict({"unet": self.unet, "reallocation": self.reallocation})
         self.phase = self.phases[0]
@@ -125,9 +134,10 @@ class DenseSupervisionPropagation:
         return [[pair(i) for i in order[s:s + batch_size]] for s in range(0, len(order), batch_size)]
 
     def _keys(self, features, rng):
+        """The rows of `features` a reallocation reads from: all, or `affinity_voxels` of them."""
         if len(features) <= self.affinity_voxels:
-            return features
-        return features[torch.from_numpy(np.sort(rng.choice(len(features), self.affinity_voxels, replace=False))).to(features.device)]
+            return torch.arange(len(features), device=features.device)
+        return torch.from_numpy(np.sort(rng.choice(len(features), self.affinity_voxels, replace=False))).to(features.device)
 
     def loss(self, pairs, rng):
         scenes = [s for s, _ in pairs] + [p for _, p in pairs if p is not None]
@@ -150,8 +160,8 @@ class DenseSupervisionPropagation:
         if "csfr" in self.phase and paired:
             cross, w = feats, self.reallocation.cross
             for a, b in paired:  # A_c = F_a W_c F_b^T and its transpose F_b W_c^T F_a^T
-                cross = cross.index_copy(0, rows[a], reallocate(feats[rows[a]], self._keys(feats[rows[b]], rng), w)[0])
-                cross = cross.index_copy(0, rows[b], reallocate(feats[rows[b]], self._keys(feats[rows[a]], rng), w.T)[0])
+                cross = cross.index_copy(0, rows[a], reallocate(feats[rows[a]], feats[rows[b]][self._keys(rows[b], rng)], w)[0])
+                cross = cross.index_copy(0, rows[b], reallocate(feats[rows[b]], feats[rows[a]][self._keys(rows[a], rng)], w.T)[0])
             reallocated = torch.zeros(len(scenes), dtype=torch.bool)
             reallocated[[k for pair in paired for k in pair]] = True
             voxels = reallocated.to(self.device)[batch.indices[:, 0].long()]
@@ -159,7 +169,11 @@ class DenseSupervisionPropagation:
         if "isfr" in self.phase:
             intra = feats
             for r in rows:
-                intra = intra.index_copy(0, r, reallocate(feats[r], self._keys(feats[r], rng), self.reallocation.intra)[0])
+                keys, allowed = r[self._keys(r, rng)], None
+                if self.intra_radius is not None:
+                    position = level.indices[:, 1:].float() * self.level_cell
+                    allowed = torch.cdist(position[r], position[keys]) <= self.intra_radius
+                intra = intra.index_copy(0, r, reallocate(feats[r], feats[keys], self.reallocation.intra, allowed)[0])
             intra_logits = branch(intra)
             loss = loss + voxel_cross_entropy(intra_logits, inverse, target, weights)
             loss = loss + self.regularization_weight * F.mse_loss(intra_logits, logits)
