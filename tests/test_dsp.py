@@ -38,6 +38,19 @@ def test_a_radius_limits_what_a_voxel_reads_from():
     assert attention[1, 1] > 0.85 and attention[1, 2] > 0.1  # allowed none: every key, as without a radius
 
 
+def test_within_a_radius_smaller_than_a_voxel_isfr_reads_each_voxel_itself(rng):
+    """Each voxel rebuilt from itself alone: the reallocated branch is the basic one, so L_SR is
+    0 and the ISFR loss is the weak cross-entropy twice."""
+    room = tiny_room(rng, [BED], "r")
+    method = METHODS.get("dsp")(20, PARAMS | {"phases": ["isfr"], "intra_radius": 0.01}, "cpu")
+    example = method.example(room, simulate(room, "point_fraction", points=30))
+    method.phase = "isfr"
+    isfr = method.loss([(example, None)], np.random.default_rng(0))
+    method.phase = "csfr"  # with no partner: the weak cross-entropy alone
+    basic = method.loss([(example, None)], np.random.default_rng(0))
+    assert torch.allclose(isfr, 2 * basic)
+
+
 def test_pairs_are_only_drawn_with_a_shared_labelled_class(rng):
     examples = [labelled([WALL, -1, FLOOR]), labelled([BED, -1]), labelled([-1, BED, CHAIR]), labelled([7, -1]), labelled([FLOOR])]
     assert partner_candidates(examples) == [[4], [2], [1], [], [0]]
