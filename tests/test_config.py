@@ -157,6 +157,18 @@ def test_every_shipped_config_passes_the_parse_time_check(files, monkeypatch):
     assert sorted(check(merged, source.scenes())) == ["train", "val"]  # both splits are scored
 
 
+def test_stage_two_takes_soft_targets_and_refuses_a_misspelling():
+    from weakseg.config import validate
+
+    base = yaml.safe_load((REPO / "config.yaml").read_text())
+    schema = REPO / "workflow/schemas/config.schema.yaml"
+    validate(base | {"stage2": base["stage2"] | {"soft_targets": True}}, schema)
+    validate(base | {"experiments": base["experiments"] | {"x": {"supervision": "clicks", "stage1": CLICKS, "refiners": [],
+                                                                "stage2": {"soft_targets": True}}}}, schema)
+    with pytest.raises(WeaksegError, match="soft_target"):
+        validate(base | {"experiments": {"x": {"supervision": "clicks", "stage1": CLICKS, "refiners": [], "stage2": {"soft_target": True}}}}, schema)
+
+
 def test_every_file_in_configs_is_checked_above():
     assert {f for files in SHIPPED for f in files} >= {f"configs/{p.name}" for p in (REPO / "configs").glob("*.yaml")}
 

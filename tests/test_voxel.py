@@ -81,6 +81,32 @@ def test_segmentation_loss_is_the_class_weighted_cross_entropy_of_the_labelled_p
     torch.testing.assert_close(loss, expected)
 
 
+def test_soft_targets_give_the_points_soft_cross_entropy_and_one_hot_ones_the_hard_loss(rng):
+    # Stage two's `soft_targets`: each point's target is a class distribution; rows of zeros
+    # (no label) do not count; a one-hot row is the same as its class id.
+    from weakseg.segmentation import Segmenter, soft_targets
+    from weakseg.train import Example, to_voxels
+
+    coord = rng.uniform(0, 2, (4000, 3)).astype(np.float32)
+    labels = rng.integers(-1, 5, 4000)
+    prob = rng.dirichlet(np.ones(5), 4000).astype(np.float32) * 3  # unnormalised scores
+    prob[labels < 0] = 0
+    target = soft_targets(prob)
+    color, normal = rng.integers(0, 255, (4000, 3)).astype(np.uint8), np.zeros((4000, 3), np.float32)
+    soft, hard = Example("s", coord, color, normal, target), Example("s", coord, color, normal, labels)
+    one_hot = Example("s", coord, color, normal, np.where(labels[:, None] >= 0, np.eye(5, dtype=np.float32)[labels], 0))
+    torch.manual_seed(0)
+    seg = Segmenter(5, {"voxel_size": 0.2, "channels": (8, 16), "blocks": 1, "class_balance": 0.5}, "cpu")
+    seg.balance([soft])
+    weights = seg.class_weights
+    batch = to_voxels([soft], 0.2, np.random.default_rng(1))
+    log_p = torch.log_softmax(seg.model(batch)[batch.inverse], 1)
+    q = torch.from_numpy(target) * weights
+    torch.testing.assert_close(seg.loss([soft], np.random.default_rng(1)), -(q * log_p).sum() / q.sum())
+    torch.testing.assert_close(seg.loss([one_hot], np.random.default_rng(1)), seg.loss([hard], np.random.default_rng(1)))
+    assert np.allclose(target[labels >= 0].sum(1), 1) and not target[labels < 0].any()
+
+
 def test_scene_norm_accepts_a_scene_of_one_voxel():
     # A small scene can shrink to one voxel at the coarsest level, in training and at inference.
     import spconv.pytorch as spconv

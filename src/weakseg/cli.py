@@ -248,12 +248,14 @@ def cmd_refine(a):
 
 def cmd_stage2_train(a):
     from .io import read_labels
-    from .segmentation import Segmenter
+    from .segmentation import Segmenter, soft_targets
     from .train import fit, save_model
 
     device = _setup_torch(a.threads, a.settings)
     seg = Segmenter(len(a.classes), a.settings, device)
-    if a.labels:
+    if a.labels and a.settings.get("soft_targets"):
+        examples = _load_examples(seg.example, a.scenes, [soft_targets(read_labels(p).prob) for p in a.labels])
+    elif a.labels:
         examples = _load_examples(seg.example, a.scenes, [read_labels(p).label for p in a.labels])
     else:  # fully supervised: the ground truth
         examples = _load_examples(lambda s, _: seg.example(s, s.label), a.scenes, [None] * len(a.scenes))
