@@ -178,3 +178,37 @@ def test_a_methods_extra_state_resumes_with_its_weights(tmp_path):
     assert resumed.steps == straight.steps == 6
     for name, value in straight.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[name]), name
+
+
+def test_stage_two_learns_the_pseudo_labels_probabilities_only_when_told(tmp_path, rng, one_thread):
+    """`soft_targets`: one-hot probabilities train the same network as their labels; uncertain
+    ones (the same most likely class) another. Without it, only the most likely class counts."""
+    import json
+
+    from conftest import make_scene
+    from weakseg.cli import main
+    from weakseg.io import write_labels, write_scene
+
+    coord = rng.uniform(0, 2, (600, 3))
+    label = (coord[:, 0] > 1).astype(int)
+    write_scene(tmp_path / "s0.h5", make_scene(coord, label))
+    sure = np.eye(4, dtype=np.float32)[label]
+    unsure = np.where(sure > 0, 0.55, 0.15).astype(np.float32)
+    write_labels(tmp_path / "sure.zarr/s0", sure)
+    write_labels(tmp_path / "unsure.zarr/s0", unsure)
+    settings = {"voxel_size": 0.2, "channels": [8, 16], "blocks": 1, "epochs": 2, "batch_size": 1, "lr": 0.01,
+                "weight_decay": 0.0, "seed": 0, "device": "cpu"}
+
+    def weights(labels, soft):
+        out = tmp_path / f"{labels}_{soft}.pt"
+        assert main(["stage2-train", "--settings", json.dumps(settings | {"soft_targets": soft}), "--threads", "1",
+                     "--classes", json.dumps(["a", "b", "c", "d"]), "--scenes", str(tmp_path / "s0.h5"),
+                     "--labels", str(tmp_path / f"{labels}.zarr/s0"), "--out", str(out)]) == 0
+        return torch.load(out, weights_only=True)["model"]
+
+    def same(a, b):
+        return all(torch.equal(a[k], b[k]) for k in a)
+
+    hard = weights("sure", False)
+    assert same(hard, weights("unsure", False)) and same(hard, weights("sure", True))
+    assert not same(hard, weights("unsure", True))
