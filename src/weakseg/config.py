@@ -30,11 +30,32 @@ def validate(config, schema_path, where="config.yaml"):
     # A wrong value inside an allOf also leaves its keys "unevaluated": report the value, not that.
     errors = [e for e in errors if e.validator != "unevaluatedProperties"] or errors
     if errors:
-        error = jsonschema.exceptions.best_match(errors)
+        error = _meant(errors)
         at = ".".join(map(str, error.absolute_path)) or "top level"
         # `not: {}` marks a key that does not apply in its context (a method's or a kind's own option)
         message = "this setting does not apply here" if error.validator == "not" and error.validator_value == {} else error.message
         raise WeaksegError(where, f"{at}: {message}")
+
+
+def _meant(errors):
+    """The error to report: jsonschema's best match, except that for a value that fits none of a
+    oneOf's branches it names what is wrong inside the branch the value was meant for (a mapping's
+    misspelt key, a name's spelling), not its mismatch with the others (`false` expected)."""
+    import jsonschema
+
+    error = max(errors, key=jsonschema.exceptions.relevance)
+    while error.validator in ("oneOf", "anyOf") and error.context:
+        mismatch = [e for e in error.context if not e.relative_path and e.validator in ("const", "type", "enum")]
+        if isinstance(error.instance, dict):
+            inner = [e for e in error.context if e not in mismatch]
+        else:
+            inner = [e for e in mismatch if e.validator == "enum"]
+        if not inner:
+            break
+        # as at the top: a wrong value inside an allOf also leaves its key "unevaluated"
+        inner = [e for e in inner if e.validator != "unevaluatedProperties"] or inner
+        error = max(inner, key=jsonschema.exceptions.relevance)
+    return jsonschema.exceptions.best_match([error])
 
 
 def supervision(experiment):
