@@ -247,7 +247,7 @@ def test_preprocess_target_builds_geometry_for_every_scene_and_projections_for_t
 @pytest.mark.parametrize("override, message", [
     ("stage2:\n  epochs: -3\n", "stage2.epochs: -3 is less than the minimum of 1"),
     ("experiments:\n  mprm:\n    supervision: {kind: point_fraction}\n",
-     "experiments.mprm.supervision: {'kind': 'point_fraction'} is not valid"),
+     "experiments.mprm.supervision: needs one of `fraction`, `points`"),
     ("experiments:\n  mprm:\n    supervision: clicks\n", "experiment 'mprm': method 'mprm' cannot learn from 'clicks'"),
     # a method's own option on another method, a misspelt key, a refiner's misspelt option, a bad value
     ("experiments:\n  mprm:\n    stage1: {test_views: {rotations: 2, scales: [1.0]}}\n",

@@ -33,7 +33,12 @@ def validate(config, schema_path, where="config.yaml"):
         error = _meant(errors)
         at = ".".join(map(str, error.absolute_path)) or "top level"
         # `not: {}` marks a key that does not apply in its context (a method's or a kind's own option)
-        message = "this setting does not apply here" if error.validator == "not" and error.validator_value == {} else error.message
+        if error.validator == "not" and error.validator_value == {}:
+            message = "this setting does not apply here"
+        elif error.validator in ("oneOf", "anyOf") and error.context and all(e.validator == "required" for e in error.context):
+            message = "needs one of " + ", ".join(f"`{k}`" for e in error.context for k in e.validator_value if k not in error.instance)
+        else:
+            message = error.message
         raise WeaksegError(where, f"{at}: {message}")
 
 
@@ -50,7 +55,7 @@ def _meant(errors):
             inner = [e for e in error.context if e not in mismatch]
         else:
             inner = [e for e in mismatch if e.validator == "enum"]
-        if not inner:
+        if not inner or all(e.validator == "required" for e in inner):  # alternatives: name them all
             break
         # as at the top: a wrong value inside an allOf also leaves its key "unevaluated"
         inner = [e for e in inner if e.validator != "unevaluatedProperties"] or inner
