@@ -167,11 +167,10 @@ class DenseSupervisionPropagation:
             voxels = reallocated.to(self.device)[batch.indices[:, 0].long()]
             loss = loss + self.regularization_weight * F.mse_loss(branch(cross)[voxels], logits[voxels])
         if "isfr" in self.phase:
-            intra = feats
+            intra, position = feats, level.indices[:, 1:].float() * self.level_cell
             for r in rows:
                 keys, allowed = r[self._keys(r, rng)], None
                 if self.intra_radius is not None:
-                    position = level.indices[:, 1:].float() * self.level_cell
                     allowed = torch.cdist(position[r], position[keys]) <= self.intra_radius
                 intra = intra.index_copy(0, r, reallocate(feats[r], feats[keys], self.reallocation.intra, allowed)[0])
             intra_logits = branch(intra)
