@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import yaml
 from sklearn.metrics import average_precision_score
+from snakemake.utils import update_config
 
 from weakseg.classes import class_names
 from weakseg.config import rounds
@@ -38,14 +39,10 @@ from weakseg.train import Example, load_model, to_voxels
 
 
 def merged_config(files):
-    """The config the run read: later files override earlier ones key by key (as Snakemake's)."""
-    def merge(into, new):
-        for k, v in new.items():
-            into[k] = merge(into.get(k, {}), v) if isinstance(v, dict) and isinstance(into.get(k), dict) else v
-        return into
+    """The config the run read, merged by Snakemake's own rule for several --configfile."""
     config = {}
     for f in files:
-        merge(config, yaml.safe_load(Path(f).read_text()))
+        update_config(config, yaml.safe_load(Path(f).read_text()))
     return config
 
 
@@ -85,8 +82,7 @@ def main():
 
     present, pooled, pooled_without = [], [], []
     hits, chance = np.zeros((2, len(names))), np.zeros((2, len(names)))
-    val = sorted((a.results / "scenes").glob("*.h5"))
-    for path in val:
+    for path in sorted((a.results / "scenes").glob("*.h5")):
         scene = read_scene(path)
         if scene.split != a.split:
             continue
