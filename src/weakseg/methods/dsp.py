@@ -133,11 +133,12 @@ class DenseSupervisionPropagation:
 
         return [[pair(i) for i in order[s:s + batch_size]] for s in range(0, len(order), batch_size)]
 
-    def _keys(self, features, rng):
-        """The rows of `features` a reallocation reads from: all, or `affinity_voxels` of them."""
-        if len(features) <= self.affinity_voxels:
-            return torch.arange(len(features), device=features.device)
-        return torch.from_numpy(np.sort(rng.choice(len(features), self.affinity_voxels, replace=False))).to(features.device)
+    def _keys(self, rows, rng):
+        """Positions in `rows` (one scene's voxels) that a reallocation reads from: all, or
+        `affinity_voxels` of them."""
+        if len(rows) <= self.affinity_voxels:
+            return torch.arange(len(rows), device=rows.device)
+        return torch.from_numpy(np.sort(rng.choice(len(rows), self.affinity_voxels, replace=False))).to(rows.device)
 
     def loss(self, pairs, rng):
         scenes = [s for s, _ in pairs] + [p for _, p in pairs if p is not None]
