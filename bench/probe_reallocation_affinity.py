@@ -23,6 +23,7 @@ from weakseg.classes import class_names
 from weakseg.config import rounds
 from weakseg.io import read_scene
 from weakseg.methods import METHODS
+from weakseg.methods.dsp import reallocate
 from weakseg.models.sparse import parent_rows
 from weakseg.train import load_model, to_voxels
 
@@ -38,11 +39,11 @@ def own_class_weight(method, scene, num_classes):
     votes = np.zeros((len(level.features), num_classes))
     np.add.at(votes, (rows[labelled], scene.label[labelled]), 1)
     label = votes.argmax(1)
-    affinity = level.features @ method.reallocation.intra @ level.features.T
+    allowed = None
     if method.intra_radius is not None:
         position = level.indices[:, 1:].float() * method.level_cell
-        affinity = affinity.masked_fill(torch.cdist(position, position) > method.intra_radius, float("-inf"))
-    attention = torch.softmax(affinity, 1).numpy()
+        allowed = torch.cdist(position, position) <= method.intra_radius
+    attention = reallocate(level.features, level.features, method.reallocation.intra, allowed)[1].numpy()
     same = label[:, None] == label[None, :]
     p = attention.clip(1e-12)
     return (attention * same).sum(1).mean(), same.mean(1).mean(), np.exp(-(p * np.log(p)).sum(1)).mean()
