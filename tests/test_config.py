@@ -78,6 +78,8 @@ CLICKS = {"method": "otoc", "voxel_size": 0.1, "channels": [8, 16], "blocks": 1,
     ({"stage1": {**CLICKS, "method": "mprm", "prior_drop_rate": 1.5}, "supervision": "scene_tags"},
      "experiments.m.stage1.prior_drop_rate: 1.5 is greater than the maximum of 1"),
     ({"stage1": {**CLICKS, "elastic": [[0.2]]}}, "experiments.m.stage1.elastic: [0.2] is too short"),
+    ({"stage1": {**CLICKS, "method": "mprm", "warm_start": True}, "supervision": "scene_tags"},
+     "experiment 'm': warm_start continues the previous round's networks, and method 'mprm' runs one round"),
     ({"stage1": {**CLICKS, "method": "mprm"}, "supervision": "scene_tags", "stage2": False},
      "method 'mprm' cannot segment a scene on its own, so its final model is stage two (stage2: false is not possible)"),
 ])
@@ -173,6 +175,21 @@ def test_stage_two_takes_soft_targets_and_a_misspelling_inside_a_choice_is_named
         # each inside a oneOf (`false` or a mapping; a name or a mapping): named as meant
         with pytest.raises(WeaksegError) as err:
             validate(base | {"experiments": {"x": {"supervision": "clicks", "stage1": CLICKS, "refiners": [], **value}}}, schema)
+        assert problem in str(err.value)
+
+
+def test_a_rounds_overrides_are_checked_as_stage_one_keys_are():
+    from weakseg.config import validate
+
+    base = yaml.safe_load((REPO / "config.yaml").read_text())
+    schema = REPO / "workflow/schemas/config.schema.yaml"
+    experiment = {"supervision": "clicks", "stage1": CLICKS, "refiners": []}
+    validate(base | {"experiments": {"x": {**experiment, "rounds": [{}, {"warm_start": True, "epochs": 5}]}}}, schema)
+    for rounds, problem in [([{}, {"warm_start": "yes"}], "experiments.x.rounds.1.warm_start: 'yes' is not of type 'boolean'"),
+                            ([{}, {"epochs": 0}], "experiments.x.rounds.1.epochs: 0 is less than the minimum of 1"),
+                            ({"warm_start": True}, "experiments.x.rounds: ")]:
+        with pytest.raises(WeaksegError) as err:
+            validate(base | {"experiments": {"x": {**experiment, "rounds": rounds}}}, schema)
         assert problem in str(err.value)
 
 

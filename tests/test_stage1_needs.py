@@ -97,6 +97,22 @@ def test_a_methods_declared_needs_reach_its_training_and_pseudo_label_jobs(tmp_p
     assert (labels.label == 1).all() and labels.features["probe"].tolist() == [[0], [1], [2]]
 
 
+def test_a_warm_started_round_continues_the_previous_rounds_networks_and_state(tmp_path):
+    a = scene_files(tmp_path, "a", 2)
+    learner = ["--settings", SETTINGS, "--classes", CLASSES]
+    job = ["--scenes", a[0], "--weak", a[3], "--geometry", a[1], "--projections", a[2]]
+    first, warm, cold = (str(tmp_path / f"{name}.pt") for name in ("first", "warm", "cold"))
+    assert main(["stage1-train", *learner, *job, "--out", first]) == 0
+    assert main(["stage1-train", *learner, *job, "--init", first, "--out", warm]) == 0
+    assert main(["stage1-train", *learner, *job, "--out", cold]) == 0
+    weights = {name: torch.load(path, weights_only=True) for name, path in (("first", first), ("warm", warm), ("cold", cold))}
+    # the method's state went on counting from the first round's 2 steps; a cold round starts at 0
+    assert [int(weights[n]["extra"]["steps"]) for n in ("first", "warm", "cold")] == [2, 4, 2]
+    # and so did the weights: a cold round repeats the first, a warm one ends elsewhere
+    assert torch.equal(weights["cold"]["model"]["weight"], weights["first"]["model"]["weight"])
+    assert not torch.equal(weights["warm"]["model"]["weight"], weights["first"]["model"]["weight"])
+
+
 def test_a_job_missing_a_declared_need_says_which(tmp_path, capsys):
     a = scene_files(tmp_path, "a", 2)
     assert main(["stage1-train", "--settings", SETTINGS, "--classes", CLASSES, "--scenes", a[0], "--weak", a[3],

@@ -238,6 +238,19 @@ def test_geometry_is_planned_only_for_experiments_whose_method_or_refiners_need_
     assert "geometry" not in jobs_planned(result) and "--geometry" not in result.stdout
 
 
+def test_a_warm_started_round_trains_from_the_previous_rounds_model(tmp_path):
+    """config.yaml's One Thing One Click continues round 1's networks in round 2; a round may opt out."""
+    (tmp_path / "cold.yaml").write_text("experiments:\n  clicks:\n    rounds: [{}, {warm_start: false}]\n")
+    for configs, warm in (((TINY,), True), ((TINY, tmp_path / "cold.yaml"), False)):
+        result = snakemake(tmp_path, "-n", "-p", "results/tiny/clicks/stage1/round2/model.pt", configs=configs)
+        assert result.returncode == 0, result.stderr[-2000:]
+        trains = [line for line in result.stdout.splitlines() if "python -m weakseg stage1-train" in line]
+        first, second = sorted(trains, key=lambda line: "round2/model.pt" in line)
+        assert "--init" not in first
+        assert ("--init results/tiny/clicks/stage1/round1/model.pt --out results/tiny/clicks/stage1/round2/model.pt" in second) == warm
+        assert ("--init" in second) == warm
+
+
 def test_preprocess_target_builds_geometry_for_every_scene_and_projections_for_those_with_frames(tmp_path):
     result = snakemake(tmp_path, "-n", "preprocess")
     assert result.returncode == 0, result.stderr[-2000:]

@@ -141,7 +141,7 @@ def _method(a, device):
 
 def cmd_stage1_train(a):
     from .io import read_json
-    from .train import fit, save_model
+    from .train import fit, load_model, save_model
 
     device = _setup_torch(a.threads, a.settings)
     method, meta = _method(a, device)
@@ -151,7 +151,9 @@ def cmd_stage1_train(a):
     for path, weak, need_paths in zip(a.scenes, a.weak, _need_paths(meta, a, len(a.scenes))):
         scene, needs = _scene_and_needs(meta, path, need_paths)
         examples.append(method.example(scene, read_json(weak), **needs))
-    inputs = [*a.scenes, *a.weak, *(p for n in meta["needs"] if n != "frames" for p in getattr(a, n) or [])]
+    if a.init:  # `warm_start`: the previous round's networks (and method state) are where this round starts
+        load_model(a.init, method)
+    inputs = [*a.scenes, *a.weak, *(p for n in meta["needs"] if n != "frames" for p in getattr(a, n) or []), *filter(None, [a.init])]
     resumable = {**a.settings, "inputs": _inputs_digest(inputs)}
     history = fit(method, examples, resumable, Path(a.out).with_suffix(".ckpt"), desc="stage one")
     save_model(a.out, method, history)
@@ -376,6 +378,7 @@ def build_parser():
     s.add_argument("--scenes", nargs="+", required=True)
     s.add_argument("--weak", nargs="+", required=True)
     method_needs(s, many=True)
+    s.add_argument("--init", help="a model file to start from (the previous round's, with warm_start)")
 
     s = step("stage1-pseudo", cmd_stage1_pseudo, "write one scene's stage-one pseudo labels")
     learner(s)

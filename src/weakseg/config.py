@@ -141,6 +141,9 @@ def _check_stage1(name, exp, where):
     if exp.get("stage2", {}) is False and not meta.get("predicts"):
         raise WeaksegError(where, f"experiment {name!r}: method {method!r} cannot segment a scene on its own, "
                                   "so its final model is stage two (stage2: false is not possible)")
+    if any(r.get("warm_start") for r in rounds(exp)) and "previous" not in meta["needs"]:
+        raise WeaksegError(where, f"experiment {name!r}: warm_start continues the previous round's networks, and "
+                                  f"method {method!r} runs one round")
     if len(rounds(exp)) > 1 and "previous" not in meta["needs"]:
         raise WeaksegError(where, f"experiment {name!r}: method {method!r} does not learn from a previous round's "
                                   "labels, so it runs one round (rounds: 1)")

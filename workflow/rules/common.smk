@@ -75,8 +75,10 @@ def num_rounds(exp):
 
 def stage1_settings(exp, round):
     """Round `round`'s stage-one settings (1-based). Only that round's: changing a later round's
-    settings, or adding rounds, reruns none of the earlier ones."""
-    return {"seed": config["seed"], "device": config["device"], **rounds(EXPERIMENTS[exp])[int(round) - 1]}
+    settings, or adding rounds, reruns none of the earlier ones. (`warm_start` is not among them:
+    it is the training job's `init` input, warm_start_model.)"""
+    settings = rounds(EXPERIMENTS[exp])[int(round) - 1]
+    return {"seed": config["seed"], "device": config["device"], **{k: v for k, v in settings.items() if k != "warm_start"}}
 
 
 def method_name(exp):
@@ -108,8 +110,16 @@ def method_inputs(exp, round, scenes, training=True):
     return out
 
 
+def warm_start_model(exp, round):
+    """{"init": [the previous round's model file]} for a round that starts from it (`warm_start`)."""
+    if int(round) > 1 and rounds(EXPERIMENTS[exp])[int(round) - 1].get("warm_start"):
+        return {"init": [f"{R}/{exp}/stage1/round{int(round) - 1}/model.pt"]}
+    return {}
+
+
 def need_args(inputs):
-    """`--geometry A B --previous C D`: the job's arguments for `method_inputs`' files."""
+    """`--geometry A B --previous C D`: the job's arguments for `method_inputs`' files (and
+    `warm_start_model`'s)."""
     return " ".join(f"--{need} " + " ".join(shlex.quote(p) for p in paths) for need, paths in inputs.items())
 
 

@@ -7,6 +7,7 @@
 rule stage1_train:
     input:
         unpack(lambda w: method_inputs(w.exp, w.round, SCENES["train"])),
+        unpack(lambda w: warm_start_model(w.exp, w.round)),
         scenes=scene_files("train"),
         weak=lambda w: weak_files(w.exp, "train"),
     output:
@@ -14,7 +15,8 @@ rule stage1_train:
     params:
         settings=lambda w: as_json(stage1_settings(w.exp, w.round)),
         classes=CLASSES,
-        needs=lambda w: need_args(method_inputs(w.exp, w.round, SCENES["train"])),
+        # the warm start's model rides with the needs: a round without one keeps its params as they were
+        needs=lambda w: need_args({**method_inputs(w.exp, w.round, SCENES["train"]), **warm_start_model(w.exp, w.round)}),
     threads: TRAIN_THREADS
     resources:
         mem_mb=8000,
