@@ -22,7 +22,7 @@ class NeedsProbe:
 
     def __init__(self, num_classes, params, device):
         self.num_classes = num_classes
-        self.model = nn.Linear(1, 1)
+        self.model = nn.Linear(params.get("width", 1), 1)
         self.steps = torch.zeros(())
 
     def example(self, scene, weak, geometry, projections, previous=None):
@@ -111,6 +111,19 @@ def test_a_warm_started_round_continues_the_previous_rounds_networks_and_state(t
     # and so did the weights: a cold round repeats the first, a warm one ends elsewhere
     assert torch.equal(weights["cold"]["model"]["weight"], weights["first"]["model"]["weight"])
     assert not torch.equal(weights["warm"]["model"]["weight"], weights["first"]["model"]["weight"])
+
+
+def test_a_round_whose_networks_differ_from_the_previous_rounds_cannot_start_from_them(tmp_path, capsys):
+    a = scene_files(tmp_path, "a", 2)
+    job = ["--classes", CLASSES, "--scenes", a[0], "--weak", a[3], "--geometry", a[1], "--projections", a[2]]
+    first, second = str(tmp_path / "first.pt"), tmp_path / "second.pt"
+    assert main(["stage1-train", "--settings", SETTINGS, *job, "--out", first]) == 0
+    wider = SETTINGS.replace('"blocks": 1', '"blocks": 1, "width": 2')
+    assert main(["stage1-train", "--settings", wider, *job, "--init", first, "--out", str(second)]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"weakseg stage1-train: error: {first}: this round cannot start from it: its networks differ from this "
+        "round's (a setting that shapes them changed between rounds)")
+    assert not second.exists()
 
 
 def test_a_job_missing_a_declared_need_says_which(tmp_path, capsys):

@@ -152,7 +152,11 @@ def cmd_stage1_train(a):
         scene, needs = _scene_and_needs(meta, path, need_paths)
         examples.append(method.example(scene, read_json(weak), **needs))
     if a.init:  # `warm_start`: the previous round's networks (and method state) are where this round starts
-        load_model(a.init, method)
+        try:
+            load_model(a.init, method)
+        except RuntimeError:  # load_state_dict: other parameter names or shapes
+            raise WeaksegError(a.init, "this round cannot start from it: its networks differ from this round's "
+                                       "(a setting that shapes them changed between rounds)") from None
     inputs = [*a.scenes, *a.weak, *(p for n in meta["needs"] if n != "frames" for p in getattr(a, n) or []), *filter(None, [a.init])]
     resumable = {**a.settings, "inputs": _inputs_digest(inputs)}
     history = fit(method, examples, resumable, Path(a.out).with_suffix(".ckpt"), desc="stage one")
