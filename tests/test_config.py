@@ -130,14 +130,15 @@ def test_every_refiners_declared_options_are_its_keyword_arguments():
 # --------------------------------------------------------------------------- the shipped configs
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = [["config.yaml"], ["config.yaml", "configs/otoc.yaml"], ["config.yaml", "configs/densify.yaml"],
-           ["config.yaml", "configs/wsegpc.yaml"], ["config.yaml", "configs/dsp.yaml"], ["config.yaml", "configs/dsp.yaml", "configs/dsp_seed1.yaml"],
-           ["config.yaml", "configs/dsp.yaml", "configs/dsp_seed2.yaml"],
+           ["config.yaml", "configs/wsegpc.yaml"], ["config.yaml", "configs/dsp.yaml"], ["config.yaml", "configs/dsp.yaml", "configs/seed1.yaml"],
+           ["config.yaml", "configs/dsp.yaml", "configs/seed2.yaml"], ["config.yaml", "configs/otoc.yaml", "configs/seed1.yaml"],
            ["config.yaml", "configs/benchmark.yaml"], ["config.yaml", "configs/more_scenes.yaml"],
            ["config.yaml", "configs/more_scenes.yaml", "configs/more_scenes_seed1.yaml"],
            ["config.yaml", "configs/otoc_regions.yaml"],
            ["configs/scannet_pointcept.yaml"],
            ["configs/scannet_rooms.yaml"], ["configs/scannet_rooms.yaml", "configs/scannet_rooms_points.yaml"],
-           ["configs/scannet_rooms.yaml", "configs/scannet_rooms_tags_clicks.yaml"]]
+           ["configs/scannet_rooms.yaml", "configs/scannet_rooms_tags_clicks.yaml"],
+           ["configs/scannet_rooms.yaml", "configs/scannet_rooms_wide.yaml"]]
 
 
 @pytest.mark.parametrize("files", SHIPPED, ids=lambda files: "+".join(Path(f).stem for f in files))
