@@ -2,14 +2,17 @@
 of the training rooms and score the rooms held out, one setting changed at a time.
 
     python bench/probe_real_bound.py [--set voxel_size=0.03 --set epochs=80 ...] [--pretrain-scenes 32]
-                                     [--pointcept-augment] [--out probe.json]
+                                     [--pointcept-augment] [--crop 0.5] [--mix3d 0.8]
+                                     [--contrast-epochs 40] [--out probe.json]
 
 The training scans of ../shared/data/scannet_rooms are split by room: the last three rooms by id
 (scene0008-scene0010, 6 scans) are held out, the other 8 rooms (17 scans) train. The validation
 room (scene0011) is never read here, so nothing chosen with this probe is tuned on it. Settings
 start from configs/scannet_rooms.yaml's `stage2:` and `--set key=value` (a YAML value) overrides
 one; `--pointcept-augment` adds Pointcept's ScanNet colour and coordinate augmentations to
-weakseg's (a probe only: the workflow does not have them). Prints the held-out mIoU as the
+weakseg's, `--crop` and `--mix3d` crop or overlay the scans of each step, and `--contrast-epochs`
+pretrains the network without labels on the training scans first (probes only: the workflow has
+none of these). Prints the held-out mIoU as the
 workflow scores it (classes in truth or prediction), the mIoU over the classes in the held-out
 truth only, accuracy, and the training minutes.
 """
@@ -26,7 +29,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 import yaml
+from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -36,7 +41,7 @@ from weakseg.classes import SCANNET20  # noqa: E402
 from weakseg.datasets import DATASETS  # noqa: E402
 from weakseg.metrics import confusion, scores  # noqa: E402
 from weakseg.segmentation import Segmenter  # noqa: E402
-from weakseg.train import fit, seed_everything  # noqa: E402
+from weakseg.train import Example, fit, seed_everything, to_voxels  # noqa: E402
 
 HELD_OUT_ROOMS = ("scene0008", "scene0009", "scene0010")
 STAGE2_KEYS = set(yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())["$defs"]["training"]["properties"])
@@ -70,6 +75,97 @@ def pointcept_augment(coord, normal, color, rng, elastic=()):
     return coord.astype(np.float32), normal.astype(np.float32), np.clip(color, 0, 255)
 
 
+def sphere_crop(example, fraction, rng):
+    """The indices (sorted) of the `fraction` of an example's points nearest to one of its points
+    drawn at random: Pointcept's SphereCrop in its "random" mode, sized by a share of the scan
+    because these scans are smaller than its 102,400-point crops."""
+    keep = max(1, round(fraction * len(example.coord)))
+    centre = example.coord[rng.integers(len(example.coord))]
+    return np.sort(np.argpartition(((example.coord - centre) ** 2).sum(1), keep - 1)[:keep])
+
+
+def subset(example, rows):
+    return Example(example.scene_id, example.coord[rows], example.color[rows], example.normal[rows], example.target[rows])
+
+
+def overlay(a, b, rng):
+    """Mix3D (Nekrasov et al., "Mix3D: Out-of-Context Data Augmentation for 3D Scenes"): two
+    scans as one scene, each centred in x and y with its floor at height 0, the second turned
+    about z at random (the batch's augmentation then turns both together)."""
+    def placed(e, turn):
+        coord = e.coord - np.array([*e.coord[:, :2].mean(0), e.coord[:, 2].min()], np.float32)
+        return coord @ turn.T, e.normal @ turn.T
+    (ca, na), (cb, nb) = placed(a, np.eye(3, dtype=np.float32)), placed(b, _tilt(rng.uniform(0, 2 * np.pi), 2))
+    return Example(a.scene_id, np.concatenate([ca, cb]).astype(np.float32), np.concatenate([a.color, b.color]),
+                   np.concatenate([na, nb]).astype(np.float32), np.concatenate([a.target, b.target]))
+
+
+class Augmented:
+    """Stage two's learner, each step's scans first cropped (`crop`: the share kept) and, at rate
+    `mix3d`, overlaid with another training scan."""
+
+    def __init__(self, seg, crop=None, mix3d=0.0):
+        self.seg, self.model, self.crop, self.mix3d = seg, seg.model, crop, mix3d
+
+    def _scan(self, example, rng):
+        return example if self.crop is None else subset(example, sphere_crop(example, self.crop, rng))
+
+    def batches(self, examples, batch_size, rng):
+        order = rng.permutation(len(examples))
+        plan = []
+        for start in range(0, len(order), batch_size):
+            batch = []
+            for i in order[start:start + batch_size]:
+                scan = self._scan(examples[i], rng)
+                if self.mix3d and len(examples) > 1 and rng.random() < self.mix3d:
+                    other = (i + 1 + rng.integers(len(examples) - 1)) % len(examples)
+                    scan = overlay(scan, self._scan(examples[other], rng), rng)
+                batch.append(scan)
+            plan.append(batch)
+        return plan
+
+    def loss(self, batch, rng):
+        return self.seg.loss(batch, rng)
+
+
+class PointContrast:
+    """Pretraining without labels with PointContrast's loss (Xie et al., "PointContrast:
+    Unsupervised Pre-training for 3D Point Cloud Understanding": PointInfoNCE, 4096 pairs,
+    temperature 0.4 as the authors' ScanNet settings): two views of one scan, each a random crop
+    of 80 % of its points augmented on its own (weakseg's turns, mirror, scale and colour jitter,
+    which also lay the voxel grid differently); the decoder's last features of up to `pairs`
+    points that both views hold (one a voxel), through a two-layer projection (as SimCLR; the
+    paper contrasts the network's output itself), each point's view-one feature matched to its
+    own view-two feature against the others'. The scans' own points stand in for the paper's
+    registered pairs of RGB-D frames, which these samples do not keep."""
+
+    def __init__(self, seg, pairs=4096, temperature=0.4):
+        channels = seg.model.head.in_features
+        self.seg, self.pairs, self.temperature = seg, pairs, temperature
+        self.projection = nn.Sequential(nn.Linear(channels, channels), nn.ReLU(), nn.Linear(channels, channels))
+        self.model = nn.ModuleDict({"unet": seg.model, "projection": self.projection})
+
+    def loss(self, batch, rng):
+        total = 0
+        for example in batch:
+            views = [sphere_crop(example, 0.8, rng) for _ in range(2)]
+            both = np.intersect1d(*views)
+            voxels = to_voxels([subset(example, v) for v in views], self.seg.voxel_size, rng)
+            inverse = voxels.inverse.numpy()
+            first, second = inverse[np.searchsorted(views[0], both)], inverse[len(views[0]) + np.searchsorted(views[1], both)]
+            # One pair per voxel of either view: points sharing a voxel share its feature and
+            # must not be each other's negatives.
+            _, once = np.unique(first, return_index=True)
+            _, again = np.unique(second[once], return_index=True)
+            chosen = once[again]
+            chosen = chosen[rng.permutation(len(chosen))[:self.pairs]]
+            _, features = self.seg.model(voxels.to(self.seg.device), with_features=True)
+            a = F.normalize(self.projection(features[torch.from_numpy(first[chosen])]), dim=1)
+            b = F.normalize(self.projection(features[torch.from_numpy(second[chosen])]), dim=1)
+            total = total + F.cross_entropy(a @ b.T / self.temperature, torch.arange(len(chosen)))
+        return total / len(batch)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/scannet_rooms")
@@ -80,6 +176,11 @@ def main():
                    help="first train on N synthetic scenes (config.yaml's generator, fully labelled)")
     p.add_argument("--pretrain-epochs", type=int, default=20, metavar="E")
     p.add_argument("--pointcept-augment", action="store_true", help="add Pointcept's ScanNet augmentations")
+    p.add_argument("--crop", type=float, metavar="SHARE", help="train on a random sphere crop of this share of each scan")
+    p.add_argument("--mix3d", type=float, default=0.0, metavar="RATE",
+                   help="overlay another training scan at this rate (Mix3D; Pointcept's ScanNet configs: 0.8)")
+    p.add_argument("--contrast-epochs", type=int, default=0, metavar="E",
+                   help="first pretrain E epochs without labels on the training scans (PointContrast's loss)")
     a = p.parse_args()
     if a.pointcept_augment:
         weakseg.train.augment = pointcept_augment  # what to_voxels calls in training
@@ -111,8 +212,10 @@ def main():
             seg.balance(synthetic_examples)
             fit(seg, synthetic_examples, {**settings, "epochs": a.pretrain_epochs}, Path(tmp) / "pretrain.ckpt", desc="pretrain")
         examples = [seg.example(scene, scene.label) for scene in map(reader.load, fit_ids)]
+        if a.contrast_epochs:
+            fit(PointContrast(seg), examples, {**settings, "epochs": a.contrast_epochs}, Path(tmp) / "contrast.ckpt", desc="contrast")
         seg.balance(examples)
-        fit(seg, examples, settings, Path(tmp) / "probe.ckpt", desc="probe")
+        fit(Augmented(seg, a.crop, a.mix3d), examples, settings, Path(tmp) / "probe.ckpt", desc="probe")
     minutes = (time.perf_counter() - t0) / 60
 
     def score(ids):
@@ -126,7 +229,8 @@ def main():
 
     held = score(held_out)
     fitted = score(fit_ids[::4])  # a quarter of the training scans: how well it fits
-    row = {"settings": settings, "overrides": a.set, "pointcept_augment": a.pointcept_augment, "train_minutes": round(minutes, 1),
+    row = {"settings": settings, "overrides": a.set, "pointcept_augment": a.pointcept_augment, "crop": a.crop, "mix3d": a.mix3d,
+           "contrast_epochs": a.contrast_epochs, "train_minutes": round(minutes, 1),
            "pretrain": {"synthetic_scenes": a.pretrain_scenes, "epochs": a.pretrain_epochs} if a.pretrain_scenes else None,
            "held_out_miou": round(100 * held[0], 1), "held_out_miou_truth_classes": round(100 * held[1], 1),
            "held_out_accuracy": round(100 * held[2], 1), "fit_miou": round(100 * fitted[0], 1),
