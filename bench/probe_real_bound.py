@@ -182,6 +182,10 @@ def main():
     p.add_argument("--contrast-epochs", type=int, default=0, metavar="E",
                    help="first pretrain E epochs without labels on the training scans (PointContrast's loss)")
     a = p.parse_args()
+    if a.crop is not None and not 0 < a.crop <= 1:
+        p.error(f"--crop {a.crop}: a share of the scan, in (0, 1]")
+    if not 0 <= a.mix3d <= 1:
+        p.error(f"--mix3d {a.mix3d}: a rate, in [0, 1]")
     if a.pointcept_augment:
         weakseg.train.augment = pointcept_augment  # what to_voxels calls in training
     settings = {**yaml.safe_load((ROOT / "configs/scannet_rooms.yaml").read_text())["stage2"], "seed": 0}
