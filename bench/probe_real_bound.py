@@ -3,7 +3,7 @@ of the training rooms and score the rooms held out, one setting changed at a tim
 
     python bench/probe_real_bound.py [--set voxel_size=0.03 --set epochs=80 ...] [--pretrain-scenes 32]
                                      [--pointcept-augment] [--crop 0.5] [--mix3d 0.8]
-                                     [--contrast-epochs 40] [--out probe.json]
+                                     [--contrast-epochs 40] [--normals none] [--out probe.json]
 
 The training scans of ../shared/data/scannet_rooms are split by room: the last three rooms by id
 (scene0008-scene0010, 6 scans) are held out, the other 8 rooms (17 scans) train. The validation
@@ -11,8 +11,9 @@ room (scene0011) is never read here, so nothing chosen with this probe is tuned 
 start from configs/scannet_rooms.yaml's `stage2:` and `--set key=value` (a YAML value) overrides
 one; `--pointcept-augment` adds Pointcept's ScanNet colour and coordinate augmentations to
 weakseg's, `--crop` and `--mix3d` crop or overlay the scans of each step, and `--contrast-epochs`
-pretrains the network without labels on the training scans first (probes only: the workflow has
-none of these). Prints the held-out mIoU as the
+pretrains the network without labels on the training scans first, and `--normals` feeds the
+network no normals or normals estimated at another radius (probes only: the workflow has none of
+these). Prints the held-out mIoU as the
 workflow scores it (classes in truth or prediction), the mIoU over the classes in the held-out
 truth only, accuracy, and the training minutes.
 """
@@ -20,6 +21,7 @@ truth only, accuracy, and the training minutes.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -39,9 +41,11 @@ import weakseg.train  # noqa: E402
 from weakseg import voxel  # noqa: E402
 from weakseg.classes import SCANNET20  # noqa: E402
 from weakseg.datasets import DATASETS  # noqa: E402
+from weakseg.datasets._common import estimate_normals  # noqa: E402
 from weakseg.metrics import confusion, scores  # noqa: E402
 from weakseg.segmentation import Segmenter  # noqa: E402
 from weakseg.train import Example, fit, seed_everything, to_voxels  # noqa: E402
+from weakseg.voxel import network_scene  # noqa: E402
 
 HELD_OUT_ROOMS = ("scene0008", "scene0009", "scene0010")
 STAGE2_KEYS = set(yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())["$defs"]["training"]["properties"])
@@ -181,7 +185,19 @@ def main():
                    help="overlay another training scan at this rate (Mix3D; Pointcept's ScanNet configs: 0.8)")
     p.add_argument("--contrast-epochs", type=int, default=0, metavar="E",
                    help="first pretrain E epochs without labels on the training scans (PointContrast's loss)")
+    p.add_argument("--normals", default="estimated", metavar="none|vertical|RADIUS",
+                   help="the scans carry no normals and the reader estimates them (Open3D, 10 cm, oriented "
+                        "toward the room's centre): 'none' gives the network zeros instead, 'vertical' "
+                        "only |n_z| (how horizontal a surface is, whatever the normal's sign), a number "
+                        "re-estimates them within that radius (metres)")
     a = p.parse_args()
+    if a.normals not in ("estimated", "none", "vertical"):
+        try:
+            radius = float(a.normals)
+        except ValueError:
+            radius = 0.0
+        if not radius > 0:
+            p.error(f"--normals {a.normals}: 'none', 'vertical' or a radius in metres above 0")
     if a.crop is not None and not 0 < a.crop <= 1:
         p.error(f"--crop {a.crop}: a share of the scan, in (0, 1]")
     if not 0 <= a.mix3d <= 1:
@@ -199,6 +215,13 @@ def main():
     seed_everything(settings["seed"])
 
     reader = DATASETS.get("scannet_pointcept")({"root": str(a.data)})
+
+    def load(scene_id):
+        scene = reader.load(scene_id)
+        if a.normals in ("estimated", "none", "vertical"):
+            return network_scene(scene, {"estimated": "signed"}.get(a.normals, a.normals))
+        return dataclasses.replace(scene, normal=estimate_normals(scene.coord, float(a.normals)))
+
     train_ids = sorted(s for s, info in reader.scenes().items() if info["split"] == "train")
     held_out = [s for s in train_ids if s.startswith(HELD_OUT_ROOMS)]
     fit_ids = [s for s in train_ids if s not in held_out]
@@ -215,7 +238,7 @@ def main():
             synthetic_examples = [seg.example(scene, scene.label) for scene in map(generator.load, ids)]
             seg.balance(synthetic_examples)
             fit(seg, synthetic_examples, {**settings, "epochs": a.pretrain_epochs}, Path(tmp) / "pretrain.ckpt", desc="pretrain")
-        examples = [seg.example(scene, scene.label) for scene in map(reader.load, fit_ids)]
+        examples = [seg.example(scene, scene.label) for scene in map(load, fit_ids)]
         if a.contrast_epochs:
             fit(PointContrast(seg), examples, {**settings, "epochs": a.contrast_epochs}, Path(tmp) / "contrast.ckpt", desc="contrast")
         seg.balance(examples)
@@ -224,7 +247,7 @@ def main():
 
     def score(ids):
         conf = 0
-        for scene in map(reader.load, ids):
+        for scene in map(load, ids):
             conf = conf + confusion(scene.label, seg.predict(scene).argmax(1), len(SCANNET20))
         result = scores(np.asarray(conf), SCANNET20)
         in_truth = np.asarray(conf).sum(1) > 0
@@ -234,7 +257,7 @@ def main():
     held = score(held_out)
     fitted = score(fit_ids[::4])  # a quarter of the training scans: how well it fits
     row = {"settings": settings, "overrides": a.set, "pointcept_augment": a.pointcept_augment, "crop": a.crop, "mix3d": a.mix3d,
-           "contrast_epochs": a.contrast_epochs, "train_minutes": round(minutes, 1),
+           "contrast_epochs": a.contrast_epochs, "normals": a.normals, "train_minutes": round(minutes, 1),
            "pretrain": {"synthetic_scenes": a.pretrain_scenes, "epochs": a.pretrain_epochs} if a.pretrain_scenes else None,
            "held_out_miou": round(100 * held[0], 1), "held_out_miou_truth_classes": round(100 * held[1], 1),
            "held_out_accuracy": round(100 * held[2], 1), "fit_miou": round(100 * fitted[0], 1),

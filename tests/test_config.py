@@ -138,7 +138,8 @@ SHIPPED = [["config.yaml"], ["config.yaml", "configs/otoc.yaml"], ["config.yaml"
            ["configs/scannet_pointcept.yaml"],
            ["configs/scannet_rooms.yaml"], ["configs/scannet_rooms.yaml", "configs/scannet_rooms_points.yaml"],
            ["configs/scannet_rooms.yaml", "configs/scannet_rooms_tags_clicks.yaml"],
-           ["configs/scannet_rooms.yaml", "configs/scannet_rooms_wide.yaml"]]
+           ["configs/scannet_rooms.yaml", "configs/scannet_rooms_wide.yaml"],
+           ["configs/scannet_rooms.yaml", "configs/scannet_rooms_vertical.yaml"]]
 
 
 @pytest.mark.parametrize("files", SHIPPED, ids=lambda files: "+".join(Path(f).stem for f in files))
@@ -177,6 +178,23 @@ def test_stage_two_takes_soft_targets_and_a_misspelling_inside_a_choice_is_named
         with pytest.raises(WeaksegError) as err:
             validate(base | {"experiments": {"x": {"supervision": "clicks", "stage1": CLICKS, "refiners": [], **value}}}, schema)
         assert problem in str(err.value)
+
+
+def test_every_network_takes_input_normals_and_a_value_it_does_not_know_is_named():
+    from weakseg.config import validate
+
+    base = yaml.safe_load((REPO / "config.yaml").read_text())
+    schema = REPO / "workflow/schemas/config.schema.yaml"
+    for method, supervision in [("otoc", "clicks"), ("dsp", "clicks"), ("sparse_points", "clicks"),
+                                ("mprm", "scene_tags"), ("densify", "scene_tags"), ("wsegpc", "scene_tags")]:
+        experiment = {"supervision": supervision, "stage1": {**CLICKS, "method": method, "input_normals": "vertical"},
+                      "refiners": [], "stage2": {"input_normals": "none"}}
+        merged = base | {"stage2": base["stage2"] | {"input_normals": "vertical"}, "experiments": {"x": experiment}}
+        validate(merged, schema)
+        check(merged, scenes())
+    with pytest.raises(WeaksegError) as err:
+        validate(base | {"stage2": base["stage2"] | {"input_normals": "unsigned"}}, schema)
+    assert "stage2.input_normals: 'unsigned' is not one of ['signed', 'vertical', 'none']" in str(err.value)
 
 
 def test_a_rounds_overrides_are_checked_as_stage_one_keys_are():

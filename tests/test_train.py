@@ -212,3 +212,41 @@ def test_stage_two_learns_the_pseudo_labels_probabilities_only_when_told(tmp_pat
     hard = weights("sure", False)
     assert same(hard, weights("unsure", False)) and same(hard, weights("sure", True))
     assert not same(hard, weights("unsure", True))
+
+
+def test_the_networks_train_and_predict_on_the_normals_their_settings_give_them(tmp_path, rng, one_thread):
+    """`input_normals` reaches stage two's training and prediction: with `vertical` or `none` a
+    scene and the same scene with every normal flipped train the same network and get the same
+    prediction; with the normals as read (`signed`, the default) they do not."""
+    import json
+
+    from conftest import make_scene
+    from weakseg.cli import main
+    from weakseg.io import read_labels, write_scene
+
+    coord = rng.uniform(0, 2, (600, 3))
+    label = (coord[:, 0] > 1).astype(int)
+    normal = rng.normal(size=(600, 3)).astype(np.float32)
+    normal /= np.linalg.norm(normal, axis=1, keepdims=True)
+    write_scene(tmp_path / "up.h5", make_scene(coord, label, normal=normal))
+    write_scene(tmp_path / "flipped.h5", make_scene(coord, label, normal=-normal))
+    settings = {"voxel_size": 0.2, "channels": [8, 16], "blocks": 1, "epochs": 2, "batch_size": 1, "lr": 0.01,
+                "weight_decay": 0.0, "seed": 0, "device": "cpu"}
+    classes = json.dumps(["a", "b"])
+
+    def run(scene, mode):
+        given = settings if mode is None else settings | {"input_normals": mode}
+        model, store = tmp_path / f"{scene}_{mode}.pt", tmp_path / f"{scene}_{mode}.zarr"
+        assert main(["stage2-train", "--settings", json.dumps(given), "--threads", "1", "--classes", classes,
+                     "--scenes", str(tmp_path / f"{scene}.h5"), "--out", str(model)]) == 0
+        assert main(["predict", "--settings", json.dumps(given), "--threads", "1", "--classes", classes,
+                     "--model", str(model), "--scenes", str(tmp_path / f"{scene}.h5"), "--out", str(store)]) == 0
+        return torch.load(model, weights_only=True)["model"], read_labels(store / "s0").prob
+
+    def same(a, b):
+        return all(torch.equal(a[0][k], b[0][k]) for k in a[0]) and np.array_equal(a[1], b[1])
+
+    for mode in ("vertical", "none"):
+        assert same(run("up", mode), run("flipped", mode)), mode
+    assert not same(run("up", None), run("flipped", None))
+    assert same(run("up", None), run("up", "signed"))

@@ -189,3 +189,26 @@ def test_training_augmentation_distorts_only_when_asked_and_stays_deterministic(
     scale = np.median(pair_plain / pair_coord)
     np.testing.assert_allclose(pair_plain, scale * pair_coord, rtol=1e-4)
     assert not np.allclose(np.linalg.norm(bent[0][:1000] - bent[0][1000:], axis=1), pair_plain, rtol=1e-3)
+
+
+def test_the_networks_see_signed_vertical_or_no_normals_and_the_choice_commutes_with_augmentation(rng):
+    """`input_normals`: `signed` is the scene itself; `vertical` keeps only |n_z|, so a normal and
+    its flip look alike; `none` is zeros. Augmentation turns about z, mirrors in x and scales,
+    none of which changes |n_z|: choosing before augmenting equals choosing after."""
+    from weakseg.voxel import augment, network_scene
+
+    normal = rng.normal(size=(500, 3)).astype(np.float32)
+    normal /= np.linalg.norm(normal, axis=1, keepdims=True)
+    scene = make_scene(rng.uniform(0, 3, (500, 3)), np.zeros(500, int), normal=normal)
+    assert network_scene(scene, "signed") is scene
+    vertical = network_scene(scene, "vertical").normal
+    np.testing.assert_array_equal(vertical[:, :2], 0)
+    np.testing.assert_array_equal(vertical[:, 2], np.abs(normal[:, 2]))
+    flipped = make_scene(scene.coord, scene.label, normal=-normal)
+    np.testing.assert_array_equal(network_scene(flipped, "vertical").normal, vertical)
+    np.testing.assert_array_equal(network_scene(scene, "none").normal, 0)
+    np.testing.assert_array_equal(scene.normal, normal)  # the scene read stays as it was
+    _, augmented, _ = augment(scene.coord, normal, scene.color, np.random.default_rng(5), [(0.2, 0.4)])
+    _, chosen_first, _ = augment(scene.coord, vertical, scene.color, np.random.default_rng(5), [(0.2, 0.4)])
+    np.testing.assert_allclose(np.abs(augmented[:, 2]), chosen_first[:, 2], atol=1e-6)
+    np.testing.assert_allclose(chosen_first[:, :2], 0, atol=1e-6)

@@ -66,10 +66,16 @@ def cmd_weak_labels(a):
     write_json(a.out, weak)
 
 
-def _load_examples(make, scenes, second):
+def _network_scene(path, settings, frames=False):
+    """A scene read for a network: with the normals its settings give it (voxel.network_scene)."""
     from .io import read_scene
+    from .voxel import network_scene
 
-    return [make(read_scene(path), other) for path, other in zip(scenes, second)]
+    return network_scene(read_scene(path, frames=frames), settings.get("input_normals", "signed"))
+
+
+def _load_examples(make, scenes, second, settings):
+    return [make(_network_scene(path, settings), other) for path, other in zip(scenes, second)]
 
 
 def _inputs_digest(paths):
@@ -125,10 +131,8 @@ def _need_paths(meta, a, count, one_scene=False):
     return [{need: paths[i] for need, paths in lists.items()} for i in range(count)]
 
 
-def _scene_and_needs(meta, path, need_paths):
-    from .io import read_scene
-
-    scene = read_scene(path, frames="frames" in meta["needs"])
+def _scene_and_needs(meta, path, need_paths, settings):
+    scene = _network_scene(path, settings, frames="frames" in meta["needs"])
     return scene, {need: _read_need(need, p, scene) for need, p in need_paths.items()}
 
 
@@ -149,7 +153,7 @@ def cmd_stage1_train(a):
         raise WeaksegError("--weak", f"{len(a.weak)} weak-label files for {len(a.scenes)} scenes")
     examples = []
     for path, weak, need_paths in zip(a.scenes, a.weak, _need_paths(meta, a, len(a.scenes))):
-        scene, needs = _scene_and_needs(meta, path, need_paths)
+        scene, needs = _scene_and_needs(meta, path, need_paths, a.settings)
         examples.append(method.example(scene, read_json(weak), **needs))
     if a.init:  # `warm_start`: the previous round's networks (and method state) are where this round starts
         try:
@@ -171,7 +175,7 @@ def cmd_stage1_pseudo(a):
     method, meta = _method(a, device)
     load_model(a.model, method)
     (need_paths,) = _need_paths(meta, a, 1, one_scene=True)
-    scene, needs = _scene_and_needs(meta, a.scene, need_paths)
+    scene, needs = _scene_and_needs(meta, a.scene, need_paths, a.settings)
     result = method.pseudo_labels(scene, read_json(a.weak), **needs)
     prob, features = result if isinstance(result, tuple) else (result, None)
     write_labels(a.out, prob, attrs=_label_attrs(a, scene, a.settings["method"]), features=features)
@@ -179,7 +183,7 @@ def cmd_stage1_pseudo(a):
 
 def cmd_stage1_predict(a):
     """The method's own network on scenes without weak labels (the validation split)."""
-    from .io import atomic_dir, read_scene, write_labels
+    from .io import atomic_dir, write_labels
     from .train import load_model
 
     device = _setup_torch(a.threads, a.settings)
@@ -187,7 +191,7 @@ def cmd_stage1_predict(a):
     load_model(a.model, method)
     with atomic_dir(a.out) as tmp:
         for path in a.scenes:
-            scene = read_scene(path)
+            scene = _network_scene(path, a.settings)
             write_labels(tmp / scene.scene_id, method.predict(scene), attrs=_label_attrs(a, scene, a.settings["method"]))
 
 
@@ -260,11 +264,11 @@ def cmd_stage2_train(a):
     device = _setup_torch(a.threads, a.settings)
     seg = Segmenter(len(a.classes), a.settings, device)
     if a.labels and a.settings.get("soft_targets"):
-        examples = _load_examples(seg.example, a.scenes, [soft_targets(read_labels(p).prob) for p in a.labels])
+        examples = _load_examples(seg.example, a.scenes, [soft_targets(read_labels(p).prob) for p in a.labels], a.settings)
     elif a.labels:
-        examples = _load_examples(seg.example, a.scenes, [read_labels(p).label for p in a.labels])
+        examples = _load_examples(seg.example, a.scenes, [read_labels(p).label for p in a.labels], a.settings)
     else:  # fully supervised: the ground truth
-        examples = _load_examples(lambda s, _: seg.example(s, s.label), a.scenes, [None] * len(a.scenes))
+        examples = _load_examples(lambda s, _: seg.example(s, s.label), a.scenes, [None] * len(a.scenes), a.settings)
     seg.balance(examples)
     resumable = {**a.settings, "inputs": _inputs_digest([*a.scenes, *(a.labels or [])])}
     history = fit(seg, examples, resumable, Path(a.out).with_suffix(".ckpt"), desc="stage two")
@@ -272,7 +276,7 @@ def cmd_stage2_train(a):
 
 
 def cmd_predict(a):
-    from .io import atomic_dir, read_scene, write_labels
+    from .io import atomic_dir, write_labels
     from .segmentation import Segmenter
     from .train import load_model
 
@@ -281,7 +285,7 @@ def cmd_predict(a):
     load_model(a.model, seg)
     with atomic_dir(a.out) as tmp:
         for path in a.scenes:
-            scene = read_scene(path)
+            scene = _network_scene(path, a.settings)
             write_labels(tmp / scene.scene_id, seg.predict(scene), attrs=_label_attrs(a, scene, "stage2"))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -17,6 +17,22 @@ def point_features(coord, color, normal):
 
 
 NUM_FEATURES = 7
+INPUT_NORMALS = ("signed", "vertical", "none")
+
+
+def network_scene(scene, input_normals="signed"):
+    """The scene as the networks see it (the `input_normals` training option): `signed` gives them
+    the normals as read; `vertical` only |n_z|, how horizontal a surface is, for normals estimated
+    without a mesh, whose sign is a guess; `none` zeros. The choice commutes with every augmentation
+    (turns about z, mirror in x, scale, elastic shifts of the points), so it is made once, here."""
+    if input_normals == "signed":
+        return scene
+    if input_normals not in INPUT_NORMALS:
+        raise ValueError(f"input_normals {input_normals!r}: one of {', '.join(INPUT_NORMALS)}")
+    normal = np.zeros_like(scene.normal)
+    if input_normals == "vertical":
+        normal[:, 2] = np.abs(scene.normal[:, 2])
+    return replace(scene, normal=normal)
 
 
 def _turn(theta):

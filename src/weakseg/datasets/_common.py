@@ -202,11 +202,13 @@ def check_labels(label, num_classes, path, what="label"):
     return label.astype(np.int16)
 
 
-def estimate_normals(coord):
+def estimate_normals(coord, radius=NORMAL_RADIUS):
+    """Normals of a cloud without a mesh, oriented toward the centre of its box: indoors, walls face
+    in and floors up."""
     import open3d as o3d
 
     pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(coord, np.float64)))
-    pcd.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=NORMAL_RADIUS, max_nn=NORMAL_MAX_NN))
+    pcd.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=radius, max_nn=NORMAL_MAX_NN))
     pcd.orient_normals_towards_camera_location(pcd.get_axis_aligned_bounding_box().get_center())
     return np.asarray(pcd.normals, np.float32)
 

@@ -36,8 +36,10 @@ from ..registry import Registry
 
 METHODS = Registry("stage-one method", known_needs=("geometry", "projections", "frames", "previous"))
 
-# The keys of `stage1:` that every method takes: the one trainer's, the voxel grid's and
-# `warm_start` (a round from the second on starts from the previous round's model file).
-TRAINING_KEYS = ("method", "voxel_size", "channels", "blocks", "epochs", "batch_size", "lr", "weight_decay", "warm_start")
+# The keys of `stage1:` that every method takes: the one trainer's, the voxel grid's, the
+# networks' input (`input_normals`, voxel.network_scene) and `warm_start` (a round from the second
+# on starts from the previous round's model file).
+TRAINING_KEYS = ("method", "voxel_size", "channels", "blocks", "epochs", "batch_size", "lr", "weight_decay",
+                 "input_normals", "warm_start")
 
 METHODS.discover(__name__, Path(__file__).parent, vars(option_schemas))
