@@ -11,9 +11,10 @@ room (scene0011) is never read here, so nothing chosen with this probe is tuned 
 start from configs/scannet_rooms.yaml's `stage2:` and `--set key=value` (a YAML value) overrides
 one; `--pointcept-augment` adds Pointcept's ScanNet colour and coordinate augmentations to
 weakseg's, `--crop` and `--mix3d` crop or overlay the scans of each step, and `--contrast-epochs`
-pretrains the network without labels on the training scans first, and `--normals` feeds the
-network no normals or normals estimated at another radius (probes only: the workflow has none of
-these). Prints the held-out mIoU as the
+pretrains the network without labels on the training scans first (probes only: the workflow has
+none of these); `--normals` gives the network only |n_z| of the estimated normals or none (as the
+workflow's `input_normals` does), or normals estimated within another radius. Prints the held-out
+mIoU as the
 workflow scores it (classes in truth or prediction), the mIoU over the classes in the held-out
 truth only, accuracy, and the training minutes.
 """
