@@ -192,6 +192,10 @@ def test_every_network_takes_input_normals_and_a_value_it_does_not_know_is_named
         merged = base | {"stage2": base["stage2"] | {"input_normals": "vertical"}, "experiments": {"x": experiment}}
         validate(merged, schema)
         check(merged, scenes())
+    from weakseg.voxel import INPUT_NORMALS
+
+    training = yaml.safe_load(schema.read_text())["$defs"]["training"]["properties"]
+    assert training["input_normals"]["enum"] == list(INPUT_NORMALS)  # the schema refuses what the code does not know
     with pytest.raises(WeaksegError) as err:
         validate(base | {"stage2": base["stage2"] | {"input_normals": "unsigned"}}, schema)
     assert "stage2.input_normals: 'unsigned' is not one of ['signed', 'vertical', 'none']" in str(err.value)
