@@ -134,6 +134,7 @@ SHIPPED = [["config.yaml"], ["config.yaml", "configs/otoc.yaml"], ["config.yaml"
            ["config.yaml", "configs/dsp.yaml", "configs/seed2.yaml"], ["config.yaml", "configs/otoc.yaml", "configs/seed1.yaml"],
            ["config.yaml", "configs/benchmark.yaml"], ["config.yaml", "configs/more_scenes.yaml"],
            ["config.yaml", "configs/more_scenes.yaml", "configs/more_scenes_seed1.yaml"],
+           ["config.yaml", "configs/more_scenes.yaml", "configs/more_scenes_64.yaml"],
            ["config.yaml", "configs/otoc_regions.yaml"],
            ["configs/scannet_pointcept.yaml"],
            ["configs/scannet_rooms.yaml"], ["configs/scannet_rooms.yaml", "configs/scannet_rooms_points.yaml"],
